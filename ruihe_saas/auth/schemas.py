@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import marshmallow as ma
+
+from ruihe_saas.auth.models import Role
+
+
+class TokenRequestSchema(ma.Schema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=254))
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
+
+
+class TokenSchema(ma.Schema):
+    token = ma.fields.String(required=True)
+    expires_at = ma.fields.DateTime(required=True)
+
+
+class MembershipBriefSchema(ma.Schema):
+    tenant_slug = ma.fields.String(required=True, attribute="tenant.slug")
+    tenant_name = ma.fields.String(required=True, attribute="tenant.name")
+    role = ma.fields.Enum(Role, by_value=True, required=True)
+
+
+class MeSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    email = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    is_platform_admin = ma.fields.Boolean(required=True)
+    memberships = ma.fields.List(ma.fields.Nested(MembershipBriefSchema), required=True)
+
+
+class MemberSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    user_id = ma.fields.UUID(required=True)
+    email = ma.fields.String(required=True, attribute="user.email")
+    name = ma.fields.String(required=True, attribute="user.name")
+    role = ma.fields.Enum(Role, by_value=True, required=True)
+    created_at = ma.fields.DateTime(allow_none=True)
+
+
+class MemberCreateSchema(ma.Schema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    role = ma.fields.Enum(Role, by_value=True, required=True)
+
+
+class MemberUpdateSchema(ma.Schema):
+    role = ma.fields.Enum(Role, by_value=True, required=True)

@@ -1,0 +1,204 @@
+"""Account rules: users, memberships, API tokens. Services flush, never commit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from ruihe_saas.auth.models import ApiToken, Membership, Role, User
+from ruihe_saas.auth.passwords import (
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
+from ruihe_saas.extensions import db
+from ruihe_saas.tenancy.context import acting_as, require_tenant_id, unscoped
+
+TOKEN_PREFIX = "rh_"
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def check_password_rules(password: str, field: str = "password") -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            "Password too short.",
+            fields={field: [f"At least {MIN_PASSWORD_LENGTH} characters."]},
+        )
+
+
+def create_user(
+    email: str, password: str, *, name: str = "", is_platform_admin: bool = False
+) -> User:
+    email = normalise_email(email)
+    if "@" not in email:
+        raise ValidationFailed("Invalid email.", fields={"email": ["Not a valid email."]})
+    check_password_rules(password)
+    if find_user_by_email(email):
+        raise Conflict("A user with this email exists.", fields={"email": ["Already taken."]})
+    user = User(
+        email=email,
+        name=name,
+        password_hash=hash_password(password),
+        is_platform_admin=is_platform_admin,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, else None (constant-ish time)."""
+    user = find_user_by_email(email)
+    if not verify_password(user.password_hash if user else None, password):
+        return None
+    if not user.is_active:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    if not verify_password(user.password_hash, current_password):
+        raise ValidationFailed(
+            "Current password is wrong.", fields={"current_password": ["Wrong password."]}
+        )
+    check_password_rules(new_password, "new_password")
+    user.password_hash = hash_password(new_password)
+    user.session_generation += 1  # ends every other session of this user
+    db.session.flush()
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_rules(password)
+    user.password_hash = hash_password(password)
+    user.session_generation += 1
+    db.session.flush()
+
+
+# --- memberships (tenant-scoped: the current tenant is the one changed) -------------------
+
+
+def memberships_of(user: User) -> list[Membership]:
+    """The user's memberships in every tenant (login, tenant picker, /me)."""
+    with acting_as(user.id), unscoped("a user's own memberships across tenants"):
+        return list(
+            db.session.scalars(
+                select(Membership).where(Membership.user_id == user.id).order_by(Membership.id)
+            ).unique()
+        )
+
+
+def membership_in_current_tenant(user: User) -> Membership | None:
+    return db.session.scalar(select(Membership).where(Membership.user_id == user.id))
+
+
+def add_member(email: str, role: Role | str) -> Membership:
+    require_tenant_id()
+    role = Role(role)
+    user = find_user_by_email(email)
+    if user is None:
+        raise NotFound("No user with this email.", fields={"email": ["No such user."]})
+    if membership_in_current_tenant(user):
+        raise Conflict("Already a member.", fields={"email": ["Already a member."]})
+    membership = Membership(user_id=user.id, role=role)
+    db.session.add(membership)
+    db.session.flush()
+    return membership
+
+
+def set_member_role(membership: Membership, role: Role | str) -> Membership:
+    role = Role(role)
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _refuse_if_last_owner(membership)
+    membership.role = role
+    db.session.flush()
+    return membership
+
+
+def remove_member(membership: Membership) -> None:
+    if membership.role == Role.OWNER:
+        _refuse_if_last_owner(membership)
+    db.session.delete(membership)
+    db.session.flush()
+
+
+def _refuse_if_last_owner(membership: Membership) -> None:
+    owners = db.session.scalar(
+        select(func.count()).select_from(Membership).where(Membership.role == Role.OWNER)
+    )
+    if owners <= 1:
+        raise Conflict("A tenant keeps at least one owner.", fields={"role": ["Last owner."]})
+
+
+def list_members(page: int, per_page: int):
+    from ruihe_saas.web.pagination import paginate
+
+    return paginate(
+        select(Membership).order_by(Membership.created_at, Membership.id), page, per_page
+    )
+
+
+def get_member(membership_id: uuid.UUID) -> Membership:
+    membership = db.session.get(Membership, (require_tenant_id(), membership_id))
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: User, *, days: int) -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    db.session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=_hash_token(token),
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+    )
+    db.session.flush()
+    return token
+
+
+def user_for_token(token: str) -> tuple[User, ApiToken] | None:
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    now = datetime.now(UTC)
+    if api_token is None or api_token.revoked_at is not None:
+        return None
+    expires_at = api_token.expires_at
+    if expires_at.tzinfo is None:  # SQLite returns naive datetimes
+        expires_at = expires_at.replace(tzinfo=UTC)
+    if expires_at <= now or not api_token.user.is_active:
+        return None
+    last_used = api_token.last_used_at
+    if last_used is None or last_used.replace(tzinfo=UTC) < now - timedelta(minutes=5):
+        api_token.last_used_at = now
+    return api_token.user, api_token
+
+
+def revoke_token(api_token: ApiToken) -> None:
+    api_token.revoked_at = datetime.now(UTC)
+    db.session.flush()

@@ -1,0 +1,90 @@
+"""Configuration read from the environment.
+
+Every setting is documented in README.md ("Configuration"). Nothing secret has a default that
+would work in production: ``create_app`` refuses to start in production without ``SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """A development secret generated once and kept in ``instance/secret_key``."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for ``postgresql://`` URLs (the driver this project installs)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def from_environment(instance_path: Path) -> dict:
+    env = os.environ.get("RUIHE_ENV", "development")
+    production = env == "production"
+    database_url = normalise_database_url(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'ruihe.sqlite3'}"
+    )
+    owner_url = os.environ.get("DATABASE_OWNER_URL")
+    secret_key = os.environ.get("SECRET_KEY")
+    if not secret_key and not production:
+        secret_key = _dev_secret_key(instance_path)
+    redis_url = os.environ.get("REDIS_URL") or None
+    return {
+        "RUIHE_ENV": env,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "DATABASE_OWNER_URL": normalise_database_url(owner_url) if owner_url else database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": True,
+            "pool_size": int(os.environ.get("RUIHE_DB_POOL_SIZE", "5")),
+        }
+        if database_url.startswith("postgresql")
+        else {},
+        "RUIHE_DB_APP_ROLE": os.environ.get("RUIHE_DB_APP_ROLE", "ruihe_app"),
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RUIHE_LOGIN_LIMIT": os.environ.get("RUIHE_LOGIN_LIMIT", "5 per minute"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production or _bool("RUIHE_SECURE_COOKIES"),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": production or _bool("RUIHE_SECURE_COOKIES"),
+        "PERMANENT_SESSION_LIFETIME": timedelta(
+            minutes=int(os.environ.get("RUIHE_SESSION_MINUTES", "480"))
+        ),
+        "API_TOKEN_DAYS": int(os.environ.get("RUIHE_API_TOKEN_DAYS", "90")),
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("RUIHE_TIMEZONE", "Asia/Shanghai"),
+        "RUIHE_LANGUAGES": ["zh", "en"],
+        "RUIHE_HSTS": production,
+        "RUIHE_JOBS_INLINE": redis_url is None,
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY"),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Ruihe SaaS API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }

@@ -1,0 +1,7 @@
+"""Every model module, imported together (Alembic autogenerate, schema tests)."""
+
+
+def import_all_models() -> None:
+    import ruihe_saas.auth.models  # noqa: F401
+    import ruihe_saas.jobs.models  # noqa: F401
+    import ruihe_saas.tenancy.models  # noqa: F401

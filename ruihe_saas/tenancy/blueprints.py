@@ -1,0 +1,105 @@
+"""Tenant blueprints: every tenant URL starts with ``/t/<tenant_slug>`` (HTML) or
+``/api/v1/t/<tenant_slug>`` (JSON). The URL processor here is the only code that sets the
+tenant for a request: it authenticates, resolves the slug, requires a membership (404
+otherwise: a tenant's existence is never revealed) and enters the tenant's context, which
+``web.pipeline`` leaves at teardown.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+import flask_smorest
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ruihe_saas.auth.permissions import Permission, role_allows
+from ruihe_saas.errors import Forbidden, NotFound
+from ruihe_saas.extensions import db
+from ruihe_saas.tenancy.context import reset_tenant, set_tenant
+from ruihe_saas.tenancy.models import Tenant
+
+HTML_PREFIX = "/t/<tenant_slug>"
+API_PREFIX = "/api/v1/t/<tenant_slug>"
+
+
+def _enter_tenant(slug: str | None, user) -> None:
+    from ruihe_saas.auth.services import membership_in_current_tenant
+
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == (slug or "")))
+    if tenant is None or not tenant.is_active:
+        raise NotFound("Not found.")
+    g.tenant_token = set_tenant(tenant.id)
+    membership = membership_in_current_tenant(user)
+    if membership is None:
+        raise NotFound("Not found.")
+    g.tenant = tenant
+    g.membership = membership
+
+
+def _html_preprocessor(endpoint, values) -> None:
+    slug = values.pop("tenant_slug", None) if values else None
+    if not current_user.is_authenticated:
+        abort(redirect(url_for("auth.login", next=request.full_path.rstrip("?"))))
+    _enter_tenant(slug, current_user._get_current_object())
+
+
+def _api_preprocessor(endpoint, values) -> None:
+    from ruihe_saas.web.api import authenticate_api_request
+
+    slug = values.pop("tenant_slug", None) if values else None
+    _enter_tenant(slug, authenticate_api_request())
+
+
+def _tenant_url_defaults(endpoint, values) -> None:
+    tenant = g.get("tenant")
+    if (
+        tenant is not None
+        and "tenant_slug" not in values
+        and current_app.url_map.is_endpoint_expecting(endpoint, "tenant_slug")
+    ):
+        values["tenant_slug"] = tenant.slug
+
+
+def tenant_html_blueprint(name: str, import_name: str, url_prefix: str = "") -> Blueprint:
+    blueprint = Blueprint(name, import_name, url_prefix=HTML_PREFIX + url_prefix)
+    blueprint.url_value_preprocessor(_html_preprocessor)
+    blueprint.url_defaults(_tenant_url_defaults)
+    return blueprint
+
+
+def tenant_api_blueprint(
+    name: str, import_name: str, url_prefix: str = "", **kwargs
+) -> flask_smorest.Blueprint:
+    blueprint = flask_smorest.Blueprint(
+        name, import_name, url_prefix=API_PREFIX + url_prefix, **kwargs
+    )
+    blueprint.url_value_preprocessor(_api_preprocessor)
+    blueprint.url_defaults(_tenant_url_defaults)
+    return blueprint
+
+
+def require_permission(permission: Permission):
+    """Refuse (403) a member of the current tenant whose role lacks ``permission``."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            membership = g.get("membership")
+            if membership is None:
+                raise NotFound("Not found.")
+            if not role_allows(membership.role, permission):
+                raise Forbidden("Your role does not allow this.")
+            return view(*args, **kwargs)
+
+        wrapper.required_permission = permission
+        return wrapper
+
+    return decorator
+
+
+def leave_tenant() -> None:
+    token = g.pop("tenant_token", None)
+    if token is not None:
+        reset_tenant(token)

@@ -1,0 +1,33 @@
+"""The front door (tenant picker) and a tenant's home page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from ruihe_saas.auth import services as auth_services
+from ruihe_saas.auth.forms import ConfirmForm
+from ruihe_saas.auth.permissions import Permission, role_allows
+from ruihe_saas.tenancy.blueprints import require_permission, tenant_html_blueprint
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+@login_required
+def index():
+    memberships = [m for m in auth_services.memberships_of(current_user) if m.tenant.is_active]
+    if len(memberships) == 1:
+        return redirect(url_for("tenant.home", tenant_slug=memberships[0].tenant.slug))
+    return render_template("tenancy/picker.html", memberships=memberships)
+
+
+tenant_bp = tenant_html_blueprint("tenant", __name__)
+
+
+@tenant_bp.get("/")
+@require_permission(Permission.VIEW_TENANT)
+def home():
+    can_see_members = role_allows(g.membership.role, Permission.VIEW_MEMBERS)
+    members = auth_services.list_members(1, 20) if can_see_members else None
+    return render_template("tenancy/home.html", members=members, confirm_form=ConfirmForm())
