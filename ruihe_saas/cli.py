@@ -9,6 +9,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from ruihe_saas.auth.models import Role
 from ruihe_saas.errors import DomainError
 
 
@@ -83,9 +84,7 @@ def users_create(email: str, password: str, name: str, platform_admin: bool) -> 
 @members_cli.command("add")
 @click.argument("slug")
 @click.argument("email")
-@click.argument(
-    "role", type=click.Choice(["owner", "estate_admin", "finance", "cashier", "viewer"])
-)
+@click.argument("role", type=click.Choice([role.value for role in Role]))
 def members_add(slug: str, email: str, role: str) -> None:
     """Give a user a role in a tenant."""
     from ruihe_saas.auth.services import add_member

@@ -20,7 +20,7 @@ from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.context import acting_as, require_tenant_id, unscoped
 
-TOKEN_PREFIX = "rh_"
+TOKEN_PREFIX = "rh_"  # noqa: S105  (a prefix, not a secret)
 
 
 def normalise_email(email: str) -> str:
