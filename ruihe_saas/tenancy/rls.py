@@ -31,8 +31,17 @@ def _settings() -> dict[str, str]:
 
 
 def _apply(connection) -> None:
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql" and not _in_failed_transaction(connection):
         connection.execute(SETTINGS_SQL, _settings())
+
+
+def _in_failed_transaction(connection) -> bool:
+    """A transaction aborted by an error accepts no statement until it is rolled back;
+    the next transaction gets its settings from ``after_begin``."""
+    from psycopg.pq import TransactionStatus
+
+    dbapi_connection = connection.connection.dbapi_connection
+    return dbapi_connection.info.transaction_status == TransactionStatus.INERROR
 
 
 @event.listens_for(Session, "after_begin")
