@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml $(BIN)/python
 install: $(VENV)/.installed translations
 
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile -q -d ruihe_saas/translations
+	$(BIN)/pybabel -q compile -d ruihe_saas/translations
 
 # Set up, migrate, load the demo tenants, print their logins, serve on http://127.0.0.1:5000
 demo: install

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -158,8 +159,21 @@ def _empty_all_tables(app) -> None:
     engine.dispose()
 
 
+class CommittingClient(FlaskClient):
+    """Commits the test's setup before each request, as if it had happened earlier: a
+    request's rollback then undoes only the request (the outer test transaction still
+    undoes everything at the end)."""
+
+    def open(self, *args, **kwargs):
+        from ruihe_saas.extensions import db as database
+
+        database.session.commit()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = CommittingClient
     return app.test_client()
 
 

@@ -25,6 +25,10 @@ def leave_contexts(exc) -> None:
     token = g.pop("actor_token", None)
     if token is not None:
         reset_actor(token)
+    # Nothing about this request (user, token, tenant, membership) may outlive it, even
+    # where the app context does (a CLI command or a test issuing several requests).
+    for key in list(g):
+        g.pop(key, None)
 
 
 def security_headers(response):

@@ -111,9 +111,8 @@ def test_pooled_connection_does_not_carry_a_tenant_over(app, db):
 @pytest.mark.committed
 def test_request_for_one_tenant_then_another_request_sees_nothing(app, db, client):
     """Same thing through the app: its pool reuses connections between requests."""
-    from tests.conftest import bearer
-
     from ruihe_saas.auth.services import issue_token
+    from tests.conftest import bearer
 
     a = member(Role.OWNER)
     b = member(Role.OWNER)
