@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import has_request_context, request
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -51,6 +52,7 @@ def app(tmp_path_factory):
     from ruihe_saas.config import normalise_database_url
 
     app = create_app({"TESTING": True, "SERVER_NAME": None})
+    app.teardown_request(_close_request_session)
     _reset_schema(normalise_database_url(env["DATABASE_OWNER_URL"]))
     with app.app_context():
         from flask_migrate import upgrade
@@ -132,9 +134,19 @@ def db(request, app):
         connection = database.engine.connect()
         transaction = connection.begin()
         original = database.session
+        # Each request gets its own session (as in production), the test another one; all
+        # share the test's connection, so everything is rolled back at the end.
         database.session = scoped_session(
-            sessionmaker(bind=connection, class_=Session, join_transaction_mode="create_savepoint")
+            sessionmaker(
+                bind=connection,
+                class_=Session,
+                join_transaction_mode="create_savepoint",
+                # Test code reads its objects after requests commit, outside any tenant.
+                expire_on_commit=False,
+            ),
+            scopefunc=_session_scope,
         )
+        database.session.per_request = True
         try:
             yield database
         finally:
@@ -142,6 +154,17 @@ def db(request, app):
             database.session = original
             transaction.rollback()
             connection.close()
+
+
+def _session_scope() -> int:
+    return id(request._get_current_object()) if has_request_context() else 0
+
+
+def _close_request_session(exc) -> None:
+    from ruihe_saas.extensions import db as database
+
+    if getattr(database.session, "per_request", False):
+        database.session.remove()
 
 
 def _empty_all_tables(app) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from ruihe_saas.auth.models import Role
 from ruihe_saas.auth.passwords import MIN_PASSWORD_LENGTH
@@ -38,7 +38,7 @@ class PasswordChangeForm(FlaskForm):
 
 
 class MemberAddForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     role = SelectField(_l("Role"), choices=role_choices, validators=[DataRequired()])
 
 
