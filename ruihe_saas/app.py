@@ -29,6 +29,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     import ruihe_saas.tenancy  # noqa: F401  (installs the scoping events before any query)
 
     db.init_app(app)
+    with app.app_context():
+        from ruihe_saas.sqlite import make_sqlite_transactional
+
+        make_sqlite_transactional(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)

@@ -24,6 +24,9 @@ def _run(action):
         db.session.rollback()
         detail = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in error.fields.items())
         raise click.ClickException(f"{error.message} {detail}".strip()) from error
+    except BaseException:
+        db.session.rollback()
+        raise
     commit_and_dispatch()
     return result
 

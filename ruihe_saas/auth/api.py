@@ -23,7 +23,7 @@ from ruihe_saas.errors import Unauthorized
 from ruihe_saas.jobs import enqueue
 from ruihe_saas.jobs.schemas import JobAcceptedSchema
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
-from ruihe_saas.web.api import BEARER_SECURITY, require_api_user
+from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, errors, require_api_user
 from ruihe_saas.web.pagination import PageArgs, page_schema
 
 auth_blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Authentication")
@@ -32,8 +32,7 @@ auth_blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Au
 @auth_blp.post("/auth/tokens")
 @auth_blp.arguments(TokenRequestSchema)
 @auth_blp.response(201, TokenSchema)
-@auth_blp.alt_response(401, description="Wrong email or password")
-@auth_blp.alt_response(429, description="Too many failed logins")
+@errors(auth_blp, 400, 401, 429)
 @login_throttled
 def create_token(credentials):
     """Exchange email and password for a bearer token."""
@@ -48,6 +47,7 @@ def create_token(credentials):
 
 @auth_blp.delete("/auth/tokens/current")
 @auth_blp.response(204)
+@errors(auth_blp, 401)
 @auth_blp.doc(security=BEARER_SECURITY)
 @require_api_user
 def revoke_current_token():
@@ -57,6 +57,7 @@ def revoke_current_token():
 
 @auth_blp.get("/me")
 @auth_blp.response(200, MeSchema)
+@errors(auth_blp, 401)
 @auth_blp.doc(security=BEARER_SECURITY)
 @require_api_user
 def me():
@@ -79,6 +80,7 @@ members_blp = tenant_api_blueprint(
 @members_blp.get("")
 @members_blp.arguments(PageArgs, location="query")
 @members_blp.response(200, page_schema(MemberSchema))
+@errors(members_blp, *TENANT_ERRORS)
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_MEMBERS)
 def list_members(args):
@@ -89,6 +91,7 @@ def list_members(args):
 @members_blp.post("")
 @members_blp.arguments(MemberCreateSchema)
 @members_blp.response(201, MemberSchema)
+@errors(members_blp, 400, *TENANT_ERRORS, 409)
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_MEMBERS)
 def add_member(data):
@@ -98,6 +101,7 @@ def add_member(data):
 
 @members_blp.get("/<uuid:member_id>")
 @members_blp.response(200, MemberSchema)
+@errors(members_blp, *TENANT_ERRORS)
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_MEMBERS)
 def get_member(member_id: uuid.UUID):
@@ -107,6 +111,7 @@ def get_member(member_id: uuid.UUID):
 @members_blp.patch("/<uuid:member_id>")
 @members_blp.arguments(MemberUpdateSchema)
 @members_blp.response(200, MemberSchema)
+@errors(members_blp, 400, *TENANT_ERRORS, 409)
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_MEMBERS)
 def update_member(data, member_id: uuid.UUID):
@@ -116,6 +121,7 @@ def update_member(data, member_id: uuid.UUID):
 
 @members_blp.delete("/<uuid:member_id>")
 @members_blp.response(204)
+@errors(members_blp, *TENANT_ERRORS, 409)
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_MEMBERS)
 def remove_member(member_id: uuid.UUID):
@@ -124,6 +130,7 @@ def remove_member(member_id: uuid.UUID):
 
 @members_blp.post("/roster-report")
 @members_blp.response(202, JobAcceptedSchema)
+@errors(members_blp, *TENANT_ERRORS)
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_MEMBERS)
 def roster_report():

@@ -19,7 +19,13 @@ def load_users(entries: list, report: LoadReport, base: Path, *, demo: bool) -> 
         raise ValidationFailed("[[users]] must be a list of tables.")
     for entry in entries:
         email = services.normalise_email(entry.get("email", ""))
-        role = Role(entry.get("role", "viewer"))
+        try:
+            role = Role(entry.get("role", "viewer"))
+        except ValueError:
+            roles = ", ".join(role.value for role in Role)
+            raise ValidationFailed(
+                f"users: {email} has an unknown role (one of {roles})."
+            ) from None
         user = services.find_user_by_email(email)
         password = secret_value(entry, "password")
         if user is None:

@@ -188,13 +188,10 @@ def user_for_token(token: str) -> tuple[User, ApiToken] | None:
     now = datetime.now(UTC)
     if api_token is None or api_token.revoked_at is not None:
         return None
-    expires_at = api_token.expires_at
-    if expires_at.tzinfo is None:  # SQLite returns naive datetimes
-        expires_at = expires_at.replace(tzinfo=UTC)
-    if expires_at <= now or not api_token.user.is_active:
+    if api_token.expires_at <= now or not api_token.user.is_active:
         return None
     last_used = api_token.last_used_at
-    if last_used is None or last_used.replace(tzinfo=UTC) < now - timedelta(minutes=5):
+    if last_used is None or last_used < now - timedelta(minutes=5):
         api_token.last_used_at = now
     return api_token.user, api_token
 

@@ -11,10 +11,11 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, Uuid, func
+from sqlalchemy import JSON, Integer, String, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ruihe_saas.db_types import UtcDateTime
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.models import TenantScoped, enum_column
 
@@ -43,8 +44,6 @@ class JobRecord(TenantScoped, db.Model):
     result: Mapped[dict | None] = mapped_column(JSON_DOCUMENT)
     error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    enqueued_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

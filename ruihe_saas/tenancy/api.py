@@ -10,7 +10,7 @@ from ruihe_saas.errors import Forbidden
 from ruihe_saas.tenancy import services
 from ruihe_saas.tenancy.context import tenant_context
 from ruihe_saas.tenancy.schemas import TenantCreateSchema, TenantSchema
-from ruihe_saas.web.api import BEARER_SECURITY, require_api_user
+from ruihe_saas.web.api import BEARER_SECURITY, errors, require_api_user
 
 blp = Blueprint("tenants_api", __name__, url_prefix="/api/v1", description="Tenants (platform)")
 
@@ -18,6 +18,7 @@ blp = Blueprint("tenants_api", __name__, url_prefix="/api/v1", description="Tena
 @blp.post("/tenants")
 @blp.arguments(TenantCreateSchema)
 @blp.response(201, TenantSchema)
+@errors(blp, 400, 401, 403, 404, 409)
 @blp.doc(security=BEARER_SECURITY)
 @require_api_user
 def create_tenant(data):

@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
-    DateTime,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -17,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from ruihe_saas.db_types import UtcDateTime
 from ruihe_saas.extensions import db
 from ruihe_saas.ids import new_id
 
@@ -50,7 +50,7 @@ class Tenant(db.Model):
     status: Mapped[TenantStatus] = mapped_column(
         enum_column(TenantStatus, "tenant_status"), default=TenantStatus.ACTIVE
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
     @property
     def is_active(self) -> bool:

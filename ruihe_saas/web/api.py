@@ -10,8 +10,10 @@ API conventions every feature follows:
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from pathlib import Path
 
+import marshmallow as ma
 import swagger_ui_bundle
 from flask import Blueprint, Flask, abort, g, render_template, request, send_from_directory
 from flask_smorest import Api
@@ -23,9 +25,41 @@ from ruihe_saas.tenancy.context import set_actor
 SWAGGER_UI_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 
+class ErrorDetailSchema(ma.Schema):
+    code = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+    fields = ma.fields.Dict(required=True)
+
+
+class ApiErrorSchema(ma.Schema):
+    """Every error: ``{"error": {"code", "message", "fields"}}`` (``errors.py``)."""
+
+    error = ma.fields.Nested(ErrorDetailSchema, required=True)
+
+
 class RuiheApi(Api):
+    ERROR_SCHEMA = ApiErrorSchema
+    # No catch-all "default" response: each operation documents the errors it can return.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
     def _register_error_handlers(self):
         """Errors are rendered app-wide by ``errors.register_error_handlers``."""
+
+
+def errors(blueprint, *codes: int):
+    """Document the error responses an operation can return (schema: ``ApiErrorSchema``)."""
+
+    def decorator(view):
+        for code in codes:
+            view = blueprint.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+
+    return decorator
+
+
+#: Errors every tenant endpoint can return: no token, role lacks the permission, not a
+#: member / unknown tenant / unknown object.
+TENANT_ERRORS = (401, 403, 404)
 
 
 api = RuiheApi(
