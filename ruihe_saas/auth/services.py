@@ -7,6 +7,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from ruihe_saas.auth.models import ApiToken, Membership, Role, User
@@ -34,8 +35,8 @@ def find_user_by_email(email: str) -> User | None:
 def check_password_rules(password: str, field: str = "password") -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
-            "Password too short.",
-            fields={field: [f"At least {MIN_PASSWORD_LENGTH} characters."]},
+            _l("Password too short."),
+            fields={field: [_l("At least %(count)s characters.", count=MIN_PASSWORD_LENGTH)]},
         )
 
 
@@ -44,10 +45,12 @@ def create_user(
 ) -> User:
     email = normalise_email(email)
     if "@" not in email:
-        raise ValidationFailed("Invalid email.", fields={"email": ["Not a valid email."]})
+        raise ValidationFailed(_l("Invalid email."), fields={"email": [_l("Not a valid email.")]})
     check_password_rules(password)
     if find_user_by_email(email):
-        raise Conflict("A user with this email exists.", fields={"email": ["Already taken."]})
+        raise Conflict(
+            _l("A user with this email exists."), fields={"email": [_l("Already taken.")]}
+        )
     user = User(
         email=email,
         name=name,
@@ -74,7 +77,7 @@ def authenticate(email: str, password: str) -> User | None:
 def change_password(user: User, current_password: str, new_password: str) -> None:
     if not verify_password(user.password_hash, current_password):
         raise ValidationFailed(
-            "Current password is wrong.", fields={"current_password": ["Wrong password."]}
+            _l("Current password is wrong."), fields={"current_password": [_l("Wrong password.")]}
         )
     check_password_rules(new_password, "new_password")
     user.password_hash = hash_password(new_password)
@@ -111,9 +114,9 @@ def add_member(email: str, role: Role | str) -> Membership:
     role = Role(role)
     user = find_user_by_email(email)
     if user is None:
-        raise NotFound("No user with this email.", fields={"email": ["No such user."]})
+        raise NotFound(_l("No user with this email."), fields={"email": [_l("No such user.")]})
     if membership_in_current_tenant(user):
-        raise Conflict("Already a member.", fields={"email": ["Already a member."]})
+        raise Conflict(_l("Already a member."), fields={"email": [_l("Already a member.")]})
     membership = Membership(user_id=user.id, role=role)
     db.session.add(membership)
     db.session.flush()
@@ -141,7 +144,9 @@ def _refuse_if_last_owner(membership: Membership) -> None:
         select(func.count()).select_from(Membership).where(Membership.role == Role.OWNER)
     )
     if owners <= 1:
-        raise Conflict("A tenant keeps at least one owner.", fields={"role": ["Last owner."]})
+        raise Conflict(
+            _l("A company keeps at least one owner."), fields={"role": [_l("Last owner.")]}
+        )
 
 
 def list_members(page: int, per_page: int):
@@ -155,7 +160,7 @@ def list_members(page: int, per_page: int):
 def get_member(membership_id: uuid.UUID) -> Membership:
     membership = db.session.get(Membership, (require_tenant_id(), membership_id))
     if membership is None:
-        raise NotFound("Member not found.")
+        raise NotFound(_l("Member not found."))
     return membership
 
 

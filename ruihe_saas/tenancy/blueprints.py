@@ -11,6 +11,7 @@ from functools import wraps
 
 import flask_smorest
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -29,11 +30,11 @@ def _enter_tenant(slug: str | None, user) -> None:
 
     tenant = db.session.scalar(select(Tenant).where(Tenant.slug == (slug or "")))
     if tenant is None or not tenant.is_active:
-        raise NotFound("Not found.")
+        raise NotFound(_l("Not found."))
     g.tenant_token = set_tenant(tenant.id)
     membership = membership_in_current_tenant(user)
     if membership is None:
-        raise NotFound("Not found.")
+        raise NotFound(_l("Not found."))
     g.tenant = tenant
     g.membership = membership
 
@@ -88,9 +89,9 @@ def require_permission(permission: Permission):
         def wrapper(*args, **kwargs):
             membership = g.get("membership")
             if membership is None:
-                raise NotFound("Not found.")
+                raise NotFound(_l("Not found."))
             if not role_allows(membership.role, permission):
-                raise Forbidden("Your role does not allow this.")
+                raise Forbidden(_l("Your role does not allow this."))
             return view(*args, **kwargs)
 
         wrapper.required_permission = permission
