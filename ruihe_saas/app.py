@@ -66,6 +66,7 @@ def _check_database_role(app: Flask) -> None:
     from ruihe_saas.tenancy.roles import runtime_role_bypasses_rls
 
     if runtime_role_bypasses_rls(db.engine):
+        db.engine.dispose()
         raise RuntimeError(
             "DATABASE_URL connects as a superuser or BYPASSRLS role: row-level security would "
             "not apply. Connect as the app role (RUIHE_DB_APP_ROLE) instead."

@@ -83,3 +83,19 @@ def test_the_app_role_is_bound_by_row_level_security(app, db):
     assert role.rolname == app.config["RUIHE_DB_APP_ROLE"]
     assert (role.rolsuper, role.rolbypassrls) == (False, False)
     assert runtime_role_bypasses_rls(database.engine) is False
+
+
+@pytest.mark.postgres
+def test_production_refuses_a_role_that_bypasses_rls(app, monkeypatch):
+    from ruihe_saas import create_app
+
+    monkeypatch.setenv("RUIHE_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATABASE_URL", app.config["DATABASE_OWNER_URL"])  # owns the tables
+    with pytest.raises(RuntimeError, match="row-level security"):
+        create_app()
+    monkeypatch.setenv("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])  # the app role
+    production = create_app()
+    assert production.config["RUIHE_ENV"] == "production"
+    with production.app_context():
+        database.engine.dispose()
