@@ -25,6 +25,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     _check_production(app)
+    if app.config["RUIHE_PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["RUIHE_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     import ruihe_saas.tenancy  # noqa: F401  (installs the scoping events before any query)
 
@@ -68,8 +73,8 @@ def _check_database_role(app: Flask) -> None:
     if runtime_role_bypasses_rls(db.engine):
         db.engine.dispose()
         raise RuntimeError(
-            "DATABASE_URL connects as a superuser or BYPASSRLS role: row-level security would "
-            "not apply. Connect as the app role (RUIHE_DB_APP_ROLE) instead."
+            "DATABASE_URL connects as a superuser, a BYPASSRLS role or the tables' owner: "
+            "row-level security would not apply. Connect as the app role (RUIHE_DB_APP_ROLE)."
         )
 
 

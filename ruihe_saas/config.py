@@ -41,6 +41,8 @@ def normalise_database_url(url: str) -> str:
 def from_environment(instance_path: Path) -> dict:
     env = os.environ.get("RUIHE_ENV", "development")
     production = env == "production"
+    if production and not os.environ.get("DATABASE_URL"):
+        raise RuntimeError("DATABASE_URL must be set when RUIHE_ENV=production")
     database_url = normalise_database_url(
         os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'ruihe.sqlite3'}"
     )
@@ -78,6 +80,9 @@ def from_environment(instance_path: Path) -> dict:
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("RUIHE_TIMEZONE", "Asia/Shanghai"),
         "RUIHE_LANGUAGES": ["zh", "en"],
         "RUIHE_HSTS": production,
+        # Reverse proxies in front of the app (load balancer, nginx): trust that many
+        # X-Forwarded-For/-Proto hops, so throttling sees the client's address, not the proxy's.
+        "RUIHE_PROXY_COUNT": int(os.environ.get("RUIHE_PROXY_COUNT", "0")),
         "RUIHE_JOBS_INLINE": redis_url is None,
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY"),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),

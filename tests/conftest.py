@@ -59,6 +59,10 @@ def app(tmp_path_factory):
 
         upgrade()
     yield app
+    with app.app_context():
+        from ruihe_saas.extensions import db as database
+
+        database.engine.dispose()
 
 
 def _reset_schema(owner_url: str) -> None:

@@ -12,12 +12,17 @@ from ruihe_saas.errors import ValidationFailed
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.definitions import LoadReport, secret_value, section
 
+USER_KEYS = {"email", "name", "password", "password_env", "role", "platform_admin"}
+
 
 @section("users", order=10)
 def load_users(entries: list, report: LoadReport, base: Path, *, demo: bool) -> None:
     if not isinstance(entries, list):
         raise ValidationFailed("[[users]] must be a list of tables.")
     for entry in entries:
+        unknown = set(entry) - USER_KEYS
+        if unknown:
+            raise ValidationFailed(f"users: unknown keys {', '.join(sorted(unknown))}.")
         email = services.normalise_email(entry.get("email", ""))
         try:
             role = Role(entry.get("role", "viewer"))

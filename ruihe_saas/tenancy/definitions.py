@@ -68,7 +68,11 @@ def load_definition(path: Path) -> LoadReport:
         tenant = create_tenant(definition.get("slug", ""), definition.get("name", ""))
     else:
         tenant.name = definition.get("name", tenant.name)
-    tenant.status = TenantStatus(definition.get("status", "active"))
+    try:
+        tenant.status = TenantStatus(definition.get("status", "active"))
+    except ValueError:
+        statuses = ", ".join(status.value for status in TenantStatus)
+        raise ValidationFailed(f"status must be one of {statuses}.") from None
     db.session.flush()
     report = LoadReport(tenant=tenant, created=created)
     report.lines.append(f"tenant {tenant.slug} ({tenant.name}) {'created' if created else 'kept'}")

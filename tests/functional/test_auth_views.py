@@ -151,6 +151,46 @@ def test_hsts_and_secure_cookies_in_production(monkeypatch, tmp_path):
     response.close()
 
 
+def test_production_refuses_to_start_without_database_url(monkeypatch):
+    monkeypatch.setenv("RUIHE_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    from ruihe_saas import create_app
+
+    with pytest.raises(RuntimeError, match="DATABASE_URL"):
+        create_app()
+
+
+def test_forwarded_client_address_is_trusted_behind_a_configured_proxy(
+    app, client, db, monkeypatch
+):
+    """Behind one proxy, throttling counts per client address, not per proxy."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    monkeypatch.setattr(app, "wsgi_app", ProxyFix(app.wsgi_app, x_for=1, x_proto=1))
+    owner = member(Role.OWNER)
+    for i in range(6):
+        response = client.post(
+            "/api/v1/auth/tokens",
+            json={"email": f"nobody{i}@example.test", "password": "x"},
+            headers={"X-Forwarded-For": f"203.0.113.{i}"},
+        )
+        assert response.status_code == 401
+    right = {"email": owner.user.email, "password": PASSWORD}
+    assert client.post("/api/v1/auth/tokens", json=right).status_code == 201
+
+
+def test_proxy_count_setting_installs_proxy_fix(app):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from ruihe_saas import create_app
+
+    assert not isinstance(app.wsgi_app, ProxyFix)
+    behind_proxy = create_app({"TESTING": True, "RUIHE_PROXY_COUNT": 1})
+    assert isinstance(behind_proxy.wsgi_app, ProxyFix)
+    assert behind_proxy.wsgi_app.x_for == 1
+
+
 def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
     monkeypatch.setenv("RUIHE_ENV", "production")
     monkeypatch.delenv("SECRET_KEY", raising=False)

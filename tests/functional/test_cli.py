@@ -123,6 +123,9 @@ def test_a_changed_role_in_the_definition_is_applied(runner, db, tmp_path: Path)
         'slug = "xinyuan"\nname = "新苑"\n[[users]]\nemail = "b@example.test"\n'
         'password = "long-enough-pw"\nrole = "king"\n',
         "slug = \n",  # not TOML
+        'slug = "xinyuan"\nname = "新苑"\nstatus = "sleeping"\n',
+        'slug = "xinyuan"\nname = "新苑"\n[[users]]\nemail = "b@example.test"\n'
+        'pasword = "long-enough-pw"\n',  # a misspelt key is refused, not ignored
     ],
 )
 def test_bad_definitions_are_refused_and_change_nothing(runner, db, tmp_path, body):
