@@ -31,7 +31,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = app.config["RUIHE_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    import ruihe_saas.audit.recorder  # noqa: F401  (writes the audit trail on every flush)
     import ruihe_saas.tenancy  # noqa: F401  (installs the scoping events before any query)
+    from ruihe_saas.models import import_all_models
+
+    import_all_models()
 
     db.init_app(app)
     with app.app_context():

@@ -2,6 +2,9 @@
 
 
 def import_all_models() -> None:
+    import ruihe_saas.audit.models  # noqa: F401
     import ruihe_saas.auth.models  # noqa: F401
+    import ruihe_saas.estates.models  # noqa: F401
+    import ruihe_saas.handover.models  # noqa: F401
     import ruihe_saas.jobs.models  # noqa: F401
     import ruihe_saas.tenancy.models  # noqa: F401

@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ruihe_saas.audit.models import Audited
 from ruihe_saas.db_types import UtcDateTime
 from ruihe_saas.extensions import db
 from ruihe_saas.ids import new_id
@@ -57,10 +58,12 @@ class User(db.Model):
         return f"<User {self.email}>"
 
 
-class Membership(TenantScoped, db.Model):
-    """A user's role in one tenant. Estate scope arrives with estates."""
+class Membership(Audited, TenantScoped, db.Model):
+    """A user's role in one tenant; estate admins and cashiers also have an estate scope
+    (``MembershipEstate`` rows)."""
 
     __tablename__ = "memberships"
+    __audit_type__ = "member"
     __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id"), index=True)

@@ -24,5 +24,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+# Roles that work on some estates only: their membership names the estates (estate scope).
+ESTATE_SCOPED_ROLES = frozenset({Role.ESTATE_ADMIN, Role.CASHIER})
+
+
 def role_allows(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]

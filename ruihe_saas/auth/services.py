@@ -17,6 +17,7 @@ from ruihe_saas.auth.passwords import (
     needs_rehash,
     verify_password,
 )
+from ruihe_saas.auth.permissions import ESTATE_SCOPED_ROLES
 from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.context import acting_as, require_tenant_id, unscoped
@@ -107,6 +108,21 @@ def memberships_of(user: User) -> list[Membership]:
 
 def membership_in_current_tenant(user: User) -> Membership | None:
     return db.session.scalar(select(Membership).where(Membership.user_id == user.id))
+
+
+def estate_scope_of(membership: Membership) -> list[uuid.UUID] | None:
+    """The estates a member may work on, or None for every estate of the tenant."""
+    if membership.role not in ESTATE_SCOPED_ROLES:
+        return None
+    from ruihe_saas.estates.models import MembershipEstate
+
+    return list(
+        db.session.scalars(
+            select(MembershipEstate.estate_id).where(
+                MembershipEstate.membership_id == membership.id
+            )
+        )
+    )
 
 
 def add_member(email: str, role: Role | str) -> Membership:

@@ -3,7 +3,7 @@
 ``enqueue(func, *ids, tenant_id=…)`` records a ``JobRecord`` in the caller's transaction;
 ``commit_and_dispatch()`` (the request pipeline, CLI commands) commits and then hands the job
 to RQ when ``REDIS_URL`` is set, or runs it in-process otherwise. Jobs take ids only and run
-inside ``tenant_context`` (``runner.execute``).
+inside ``tenant_context`` and the estate scope of whoever asked (``runner.execute``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from sqlalchemy.orm import Session
 
 from ruihe_saas.extensions import db
 from ruihe_saas.jobs.models import JobRecord, JobStatus
-from ruihe_saas.tenancy.context import current_actor_user_id, require_tenant_id
+from ruihe_saas.tenancy.context import (
+    current_actor_user_id,
+    current_estate_scope,
+    require_tenant_id,
+)
 
 PENDING_KEY = "ruihe_pending_jobs"
 
@@ -58,6 +62,7 @@ def enqueue(func, *ids, tenant_id: uuid.UUID | None = None, queue: str = "defaul
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
     tenant_id = tenant_id or require_tenant_id()
+    scope = current_estate_scope()
     record = JobRecord(
         tenant_id=tenant_id,
         name=job_name(func),
@@ -65,6 +70,7 @@ def enqueue(func, *ids, tenant_id: uuid.UUID | None = None, queue: str = "defaul
         args=[_job_arg(value) for value in ids],
         status=JobStatus.QUEUED,
         created_by=current_actor_user_id(),
+        estate_scope=None if scope is None else sorted(str(e) for e in scope),
     )
     db.session.add(record)
     db.session.flush()

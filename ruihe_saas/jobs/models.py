@@ -44,6 +44,8 @@ class JobRecord(TenantScoped, db.Model):
     result: Mapped[dict | None] = mapped_column(JSON_DOCUMENT)
     error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The estate scope of whoever asked (None: all estates); the job runs within it.
+    estate_scope: Mapped[list | None] = mapped_column(JSON_DOCUMENT)
     enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -20,7 +20,7 @@ from werkzeug.utils import import_string
 
 from ruihe_saas.extensions import db
 from ruihe_saas.jobs.models import JobRecord, JobStatus
-from ruihe_saas.tenancy.context import tenant_context
+from ruihe_saas.tenancy.context import estate_scope, tenant_context
 
 log = logging.getLogger("ruihe_saas.jobs")
 
@@ -58,8 +58,14 @@ def _forget_inherited_connections() -> None:
 def execute(job_id: str, tenant_id: str, inline: bool = False):
     with _app_context():
         _forget_inherited_connections()
-        with tenant_context(tenant_id) as tid:
+        with tenant_context(tenant_id) as tid, estate_scope(_scope_of(uuid.UUID(job_id), tid)):
             return _run(uuid.UUID(job_id), tid, inline)
+
+
+def _scope_of(job_id: uuid.UUID, tenant_id: uuid.UUID):
+    """The estate scope the job was asked for in (None: every estate)."""
+    record = db.session.get(JobRecord, (tenant_id, job_id))
+    return None if record is None or record.estate_scope is None else record.estate_scope
 
 
 def _run(job_id: uuid.UUID, tenant_id: uuid.UUID, inline: bool):

@@ -18,7 +18,12 @@ from sqlalchemy import select
 from ruihe_saas.auth.permissions import Permission, role_allows
 from ruihe_saas.errors import Forbidden, NotFound
 from ruihe_saas.extensions import db
-from ruihe_saas.tenancy.context import reset_tenant, set_tenant
+from ruihe_saas.tenancy.context import (
+    reset_estate_scope,
+    reset_tenant,
+    set_estate_scope,
+    set_tenant,
+)
 from ruihe_saas.tenancy.models import Tenant
 
 HTML_PREFIX = "/t/<tenant_slug>"
@@ -26,7 +31,7 @@ API_PREFIX = "/api/v1/t/<tenant_slug>"
 
 
 def _enter_tenant(slug: str | None, user) -> None:
-    from ruihe_saas.auth.services import membership_in_current_tenant
+    from ruihe_saas.auth.services import estate_scope_of, membership_in_current_tenant
 
     tenant = db.session.scalar(select(Tenant).where(Tenant.slug == (slug or "")))
     if tenant is None or not tenant.is_active:
@@ -37,6 +42,7 @@ def _enter_tenant(slug: str | None, user) -> None:
         raise NotFound(_l("Not found."))
     g.tenant = tenant
     g.membership = membership
+    g.estate_scope_token = set_estate_scope(estate_scope_of(membership))
 
 
 def _html_preprocessor(endpoint, values) -> None:
@@ -101,6 +107,9 @@ def require_permission(permission: Permission):
 
 
 def leave_tenant() -> None:
+    scope_token = g.pop("estate_scope_token", None)
+    if scope_token is not None:
+        reset_estate_scope(scope_token)
     token = g.pop("tenant_token", None)
     if token is not None:
         reset_tenant(token)

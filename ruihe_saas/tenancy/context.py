@@ -20,6 +20,10 @@ log = logging.getLogger("ruihe_saas.tenancy")
 _tenant_id: ContextVar[uuid.UUID | None] = ContextVar("ruihe_tenant_id", default=None)
 _actor_user_id: ContextVar[uuid.UUID | None] = ContextVar("ruihe_actor_user_id", default=None)
 _unscoped_reason: ContextVar[str | None] = ContextVar("ruihe_unscoped", default=None)
+# None: every estate of the tenant; otherwise the estates this unit of work may touch.
+_estate_scope: ContextVar[frozenset[uuid.UUID] | None] = ContextVar(
+    "ruihe_estate_scope", default=None
+)
 
 
 class TenantNotSet(RuntimeError):
@@ -28,6 +32,10 @@ class TenantNotSet(RuntimeError):
 
 class CrossTenantWrite(RuntimeError):
     """A write would create, move or touch a row of another tenant."""
+
+
+class OutOfEstateScope(CrossTenantWrite):
+    """A write would touch an estate outside the current estate scope."""
 
 
 def current_tenant_id() -> uuid.UUID | None:
@@ -47,6 +55,30 @@ def current_actor_user_id() -> uuid.UUID | None:
 
 def unscoped_reason() -> str | None:
     return _unscoped_reason.get()
+
+
+def current_estate_scope() -> frozenset[uuid.UUID] | None:
+    return _estate_scope.get()
+
+
+def set_estate_scope(estate_ids) -> object:
+    """Limit this context to ``estate_ids`` (None: all estates); returns a reset token."""
+    scope = None if estate_ids is None else frozenset(_as_uuid(e) for e in estate_ids)
+    return _estate_scope.set(scope)
+
+
+def reset_estate_scope(token) -> None:
+    _estate_scope.reset(token)
+
+
+@contextmanager
+def estate_scope(estate_ids) -> Iterator[None]:
+    """Run a block limited to some estates (an estate admin's job, a test)."""
+    token = set_estate_scope(estate_ids)
+    try:
+        yield
+    finally:
+        reset_estate_scope(token)
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:

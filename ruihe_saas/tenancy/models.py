@@ -75,6 +75,16 @@ class TenantScoped:
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id, sort_order=-10)
 
 
+class EstateScoped:
+    """Mixin for tenant-owned rows that belong to one estate (``estate_id``).
+
+    Members scoped to some estates (estate admins, cashiers) see and change only those:
+    ``scoping.py`` adds ``estate_id IN (scope)`` to every read and refuses writes outside.
+    ``Estate`` itself maps ``estate_id`` as a synonym of its ``id``; every other subclass
+    declares an ``estate_id`` column.
+    """
+
+
 def tenant_fk(columns: list[str], target_table: str, **kwargs) -> ForeignKeyConstraint:
     """A composite foreign key ``(tenant_id, *columns)`` → ``target (tenant_id, id)``."""
     return ForeignKeyConstraint(

@@ -5,6 +5,9 @@
   relationship loads included); with no tenant set it raises ``TenantNotSet`` (fail closed).
 - ``before_flush``: new rows get the current ``tenant_id``; a row of another tenant, or a
   change of ``tenant_id``, raises ``CrossTenantWrite``.
+- The estate scope works the same way one level down: with a scope set (an estate admin's
+  request or job), ``EstateScoped`` rows are filtered to ``estate_id IN (scope)`` and a write
+  outside it raises ``OutOfEstateScope``.
 
 ``unscoped(reason)`` lifts both, explicitly and logged.
 """
@@ -17,11 +20,13 @@ from sqlalchemy.sql.util import find_tables
 
 from ruihe_saas.tenancy.context import (
     CrossTenantWrite,
+    OutOfEstateScope,
     TenantNotSet,
+    current_estate_scope,
     current_tenant_id,
     unscoped_reason,
 )
-from ruihe_saas.tenancy.models import TenantScoped
+from ruihe_saas.tenancy.models import EstateScoped, TenantScoped
 
 
 def _scoped_table_names() -> set[str]:
@@ -55,13 +60,24 @@ def _scope_orm_statement(state) -> None:
         if _touches_tenant_data(state):
             raise TenantNotSet("tenant-owned data queried with no tenant set")
         return
-    state.statement = state.statement.options(
+    options = [
         with_loader_criteria(
             TenantScoped,
             lambda cls: cls.tenant_id == tenant_id,
             include_aliases=True,
         )
-    )
+    ]
+    estates = current_estate_scope()
+    if estates is not None:
+        allowed = sorted(estates)
+        options.append(
+            with_loader_criteria(
+                EstateScoped,
+                lambda cls: cls.estate_id.in_(allowed),
+                include_aliases=True,
+            )
+        )
+    state.statement = state.statement.options(*options)
 
 
 @event.listens_for(Session, "before_flush")
@@ -85,3 +101,19 @@ def _guard_tenant_writes(session, flush_context, instances) -> None:
             raise CrossTenantWrite(f"tenant_id of {type(obj).__name__} cannot change")
         if not lifted and obj.tenant_id != tenant_id:
             raise CrossTenantWrite(f"{type(obj).__name__} belongs to another tenant")
+    if not lifted:
+        _guard_estate_writes(session)
+
+
+def _guard_estate_writes(session) -> None:
+    estates = current_estate_scope()
+    if estates is None:
+        return
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if not isinstance(obj, EstateScoped):
+            continue
+        if obj.estate_id not in estates:
+            raise OutOfEstateScope(f"{type(obj).__name__} is outside your estates")
+        history = inspect(obj).attrs.estate_id.history
+        if any(old is not None and old not in estates for old in history.deleted or ()):
+            raise OutOfEstateScope(f"{type(obj).__name__} is outside your estates")
