@@ -111,8 +111,15 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from ruihe_saas.audit import api as audit_api
     from ruihe_saas.auth import api as auth_api
     from ruihe_saas.auth import views as auth_views
+    from ruihe_saas.estates import api as estates_api
+    from ruihe_saas.estates import views as estates_views
+    from ruihe_saas.handover import api as handover_api
+    from ruihe_saas.handover import views as handover_views
+    from ruihe_saas.imports import api as imports_api
+    from ruihe_saas.imports import views as imports_views
     from ruihe_saas.jobs import api as jobs_api
     from ruihe_saas.tenancy import api as tenancy_api
     from ruihe_saas.tenancy import views as tenancy_views
@@ -124,6 +131,10 @@ def _register_blueprints(app: Flask) -> None:
         auth_api.members_blp,
         tenancy_api.blp,
         jobs_api.blp,
+        estates_api.blp,
+        handover_api.blp,
+        imports_api.blp,
+        audit_api.blp,
     ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)
@@ -131,6 +142,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_views.members)
     app.register_blueprint(tenancy_views.bp)
     app.register_blueprint(tenancy_views.tenant_bp)
+    app.register_blueprint(estates_views.bp)
+    app.register_blueprint(handover_views.bp)
+    app.register_blueprint(imports_views.bp)
 
 
 def _register_cli(app: Flask) -> None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from ruihe_saas.audit.models import AuditEvent, Audited
+from ruihe_saas.audit.models import Audited, AuditEvent
 from ruihe_saas.ids import new_id
 from ruihe_saas.tenancy.context import current_actor_user_id
 

@@ -13,14 +13,37 @@ class Permission(enum.StrEnum):
     MANAGE_MEMBERS = "manage_members"
     VIEW_MEMBERS = "view_members"
     VIEW_JOBS = "view_jobs"
+    VIEW_ESTATES = "view_estates"
+    MANAGE_ESTATES = "manage_estates"  # onboard estates, edit their master data
+    EDIT_ESTATE_DATA = "edit_estate_data"  # buildings, households, parking, imports
+    MANAGE_HANDOVER = "manage_handover"  # record handover transitions
+    VIEW_AUDIT = "view_audit"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
-    Role.ESTATE_ADMIN: frozenset({Permission.VIEW_TENANT, Permission.VIEW_JOBS}),
-    Role.FINANCE: frozenset({Permission.VIEW_TENANT, Permission.VIEW_JOBS}),
-    Role.CASHIER: frozenset({Permission.VIEW_TENANT, Permission.VIEW_JOBS}),
-    Role.VIEWER: frozenset({Permission.VIEW_TENANT}),
+    Role.ESTATE_ADMIN: frozenset(
+        {
+            Permission.VIEW_TENANT,
+            Permission.VIEW_JOBS,
+            Permission.VIEW_ESTATES,
+            Permission.EDIT_ESTATE_DATA,
+            Permission.MANAGE_HANDOVER,
+            Permission.VIEW_AUDIT,
+        }
+    ),
+    Role.FINANCE: frozenset(
+        {
+            Permission.VIEW_TENANT,
+            Permission.VIEW_JOBS,
+            Permission.VIEW_ESTATES,
+            Permission.VIEW_AUDIT,
+        }
+    ),
+    Role.CASHIER: frozenset(
+        {Permission.VIEW_TENANT, Permission.VIEW_JOBS, Permission.VIEW_ESTATES}
+    ),
+    Role.VIEWER: frozenset({Permission.VIEW_TENANT, Permission.VIEW_ESTATES}),
 }
 
 
