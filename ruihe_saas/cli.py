@@ -88,18 +88,34 @@ def users_create(email: str, password: str, name: str, platform_admin: bool) -> 
 @click.argument("slug")
 @click.argument("email")
 @click.argument("role", type=click.Choice([role.value for role in Role]))
-def members_add(slug: str, email: str, role: str) -> None:
+@click.option(
+    "--estate",
+    "estate_codes",
+    multiple=True,
+    metavar="CODE",
+    help="An estate the member works on (estate admins and cashiers); repeat for several.",
+)
+def members_add(slug: str, email: str, role: str, estate_codes: tuple[str, ...]) -> None:
     """Give a user a role in a tenant."""
     from ruihe_saas.auth.services import add_member
+    from ruihe_saas.errors import ValidationFailed
+    from ruihe_saas.estates.services import find_estate_by_code
     from ruihe_saas.tenancy.context import tenant_context
     from ruihe_saas.tenancy.services import get_tenant
 
     def action():
         with tenant_context(get_tenant(slug).id):
-            return add_member(email, role)
+            estates = [find_estate_by_code(code) for code in estate_codes]
+            unknown = [
+                code for code, estate in zip(estate_codes, estates, strict=True) if not estate
+            ]
+            if unknown:
+                raise ValidationFailed(f"Unknown estate code(s): {', '.join(unknown)}")
+            return add_member(email, role, [estate.id for estate in estates])
 
     _run(action)
-    click.echo(f"{email} is now {role} of {slug}")
+    scope = f" (estates: {', '.join(estate_codes)})" if estate_codes else ""
+    click.echo(f"{email} is now {role} of {slug}{scope}")
 
 
 def register_cli(app: Flask) -> None:

@@ -27,3 +27,12 @@ def counts_calls(marker: str) -> dict:
 
 
 CALLS: list[str] = []
+
+
+def count_households() -> dict:
+    """Households the job can see (ORM: tenant and estate scope)."""
+    from sqlalchemy import func, select
+
+    from ruihe_saas.estates.models import Household
+
+    return {"households": db.session.scalar(select(func.count()).select_from(Household))}

@@ -95,8 +95,9 @@ def list_members(args):
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_MEMBERS)
 def add_member(data):
-    """Give an existing user a role in this tenant."""
-    return services.add_member(data["email"], data["role"])
+    """Give an existing user a role in this tenant (``estate_ids`` for estate admins and
+    cashiers)."""
+    return services.add_member(data["email"], data["role"], data["estate_ids"])
 
 
 @members_blp.get("/<uuid:member_id>")
@@ -115,8 +116,10 @@ def get_member(member_id: uuid.UUID):
 @members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_MEMBERS)
 def update_member(data, member_id: uuid.UUID):
-    """Change a member's role (a tenant keeps at least one owner)."""
-    return services.set_member_role(services.get_member(member_id), data["role"])
+    """Change a member's role and/or estate scope (a tenant keeps at least one owner)."""
+    return services.update_member(
+        services.get_member(member_id), data.get("role"), data.get("estate_ids")
+    )
 
 
 @members_blp.delete("/<uuid:member_id>")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ruihe_saas.auth.models import Role
@@ -40,10 +40,12 @@ class PasswordChangeForm(FlaskForm):
 class MemberAddForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     role = SelectField(_l("Role"), choices=role_choices, validators=[DataRequired()])
+    estates = SelectMultipleField(_l("Estates (estate admins and cashiers)"), choices=[])
 
 
 class MemberRoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=role_choices, validators=[DataRequired()])
+    estates = SelectMultipleField(_l("Estates"), choices=[])
 
 
 class ConfirmForm(FlaskForm):

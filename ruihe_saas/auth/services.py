@@ -21,6 +21,7 @@ from ruihe_saas.auth.permissions import ESTATE_SCOPED_ROLES
 from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.context import acting_as, require_tenant_id, unscoped
+from ruihe_saas.tenancy.lookup import get_owned
 
 TOKEN_PREFIX = "rh_"  # noqa: S105  (a prefix, not a secret)
 
@@ -125,9 +126,13 @@ def estate_scope_of(membership: Membership) -> list[uuid.UUID] | None:
     )
 
 
-def add_member(email: str, role: Role | str) -> Membership:
+def add_member(
+    email: str, role: Role | str, estate_ids: list[uuid.UUID] | None = None
+) -> Membership:
+    """Give an existing user a role here; estate admins and cashiers get ``estate_ids``."""
     require_tenant_id()
     role = Role(role)
+    _check_scope_fits_role(role, estate_ids)
     user = find_user_by_email(email)
     if user is None:
         raise NotFound(_l("No user with this email."), fields={"email": [_l("No such user.")]})
@@ -136,21 +141,70 @@ def add_member(email: str, role: Role | str) -> Membership:
     membership = Membership(user_id=user.id, role=role)
     db.session.add(membership)
     db.session.flush()
+    if estate_ids:
+        set_estate_scope_of(membership, estate_ids)
+    return membership
+
+
+def update_member(
+    membership: Membership, role: Role | str | None = None, estate_ids: list | None = None
+) -> Membership:
+    """Change a member's role and/or estate scope (a tenant keeps at least one owner)."""
+    role = Role(role) if role is not None else membership.role
+    _check_scope_fits_role(role, estate_ids)
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _refuse_if_last_owner(membership)
+    membership.role = role
+    if role not in ESTATE_SCOPED_ROLES:
+        set_estate_scope_of(membership, [])
+    elif estate_ids is not None:
+        set_estate_scope_of(membership, estate_ids)
+    db.session.flush()
     return membership
 
 
 def set_member_role(membership: Membership, role: Role | str) -> Membership:
-    role = Role(role)
-    if membership.role == Role.OWNER and role != Role.OWNER:
-        _refuse_if_last_owner(membership)
-    membership.role = role
+    return update_member(membership, role=role)
+
+
+def _check_scope_fits_role(role: Role, estate_ids) -> None:
+    if estate_ids and role not in ESTATE_SCOPED_ROLES:
+        raise ValidationFailed(
+            _l("Only estate admins and cashiers are limited to estates."),
+            fields={"estate_ids": [_l("This role sees every estate.")]},
+        )
+
+
+def set_estate_scope_of(membership: Membership, estate_ids) -> None:
+    """Replace the member's estate scope with ``estate_ids`` (estates of this tenant)."""
+    from ruihe_saas.estates.models import Estate, MembershipEstate
+
+    wanted = {uuid.UUID(str(e)) for e in estate_ids}
+    known = (
+        set(db.session.scalars(select(Estate.id).where(Estate.id.in_(wanted)))) if wanted else set()
+    )
+    if wanted - known:
+        raise ValidationFailed(
+            _l("Unknown estate."), fields={"estate_ids": [_l("Not an estate of this company.")]}
+        )
+    current = {
+        link.estate_id: link
+        for link in db.session.scalars(
+            select(MembershipEstate).where(MembershipEstate.membership_id == membership.id)
+        )
+    }
+    for estate_id, link in current.items():
+        if estate_id not in wanted:
+            db.session.delete(link)
+    for estate_id in sorted(wanted - set(current)):
+        db.session.add(MembershipEstate(membership_id=membership.id, estate_id=estate_id))
     db.session.flush()
-    return membership
 
 
 def remove_member(membership: Membership) -> None:
     if membership.role == Role.OWNER:
         _refuse_if_last_owner(membership)
+    set_estate_scope_of(membership, [])  # explicitly, so the audit trail records it
     db.session.delete(membership)
     db.session.flush()
 
@@ -174,7 +228,7 @@ def list_members(page: int, per_page: int):
 
 
 def get_member(membership_id: uuid.UUID) -> Membership:
-    membership = db.session.get(Membership, (require_tenant_id(), membership_id))
+    membership = get_owned(Membership, membership_id)
     if membership is None:
         raise NotFound(_l("Member not found."))
     return membership

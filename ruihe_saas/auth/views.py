@@ -101,49 +101,70 @@ def switch_language(code: str):
 members = tenant_html_blueprint("members", __name__, "/members")
 
 
-@members.get("")
-@require_permission(Permission.VIEW_MEMBERS)
-def index():
+def _estate_choices() -> list[tuple[str, str]]:
+    from ruihe_saas.estates.services import list_estates
+
+    return [(str(e.id), f"{e.name} ({e.code})") for e in list_estates(1, 100).items]
+
+
+def _members_page(add_form: MemberAddForm, status: int = 200):
+    choices = _estate_choices()
+    add_form.estates.choices = choices
     page = services.list_members(max(request.args.get("page", 1, type=int), 1), 50)
+    row_forms = {}
+    for membership in page.items:
+        scope = services.estate_scope_of(membership)
+        form = MemberRoleForm(
+            formdata=None,
+            data={"role": membership.role.value, "estates": [str(e) for e in scope or []]},
+        )
+        form.estates.choices = choices
+        row_forms[membership.id] = form
     return render_template(
         "auth/members.html",
         page=page,
-        add_form=MemberAddForm(),
-        role_form=MemberRoleForm,
+        add_form=add_form,
+        row_forms=row_forms,
+        estate_names=dict(choices),
         confirm_form=ConfirmForm(),
-    )
+    ), status
+
+
+def _selected_estates(form) -> list[uuid.UUID]:
+    return [uuid.UUID(value) for value in form.estates.data or []]
+
+
+@members.get("")
+@require_permission(Permission.VIEW_MEMBERS)
+def index():
+    return _members_page(MemberAddForm())
 
 
 @members.post("")
 @require_permission(Permission.MANAGE_MEMBERS)
 def add():
     form = MemberAddForm()
+    form.estates.choices = _estate_choices()
     if form.validate_on_submit():
         try:
-            services.add_member(form.email.data, form.role.data)
+            services.add_member(form.email.data, form.role.data, _selected_estates(form))
         except DomainError as error:
             apply_field_errors(form, error)
         else:
             flash(_("Member added."), "success")
             return redirect(url_for(".index"))
-    page = services.list_members(1, 50)
-    return render_template(
-        "auth/members.html",
-        page=page,
-        add_form=form,
-        role_form=MemberRoleForm,
-        confirm_form=ConfirmForm(),
-    ), 422
+    return _members_page(form, 422)
 
 
 @members.post("/<uuid:member_id>/role")
 @require_permission(Permission.MANAGE_MEMBERS)
 def change_role(member_id: uuid.UUID):
     form = MemberRoleForm()
+    form.estates.choices = _estate_choices()
     membership = services.get_member(member_id)
     if form.validate_on_submit():
         try:
-            services.set_member_role(membership, form.role.data)
+            services.update_member(membership, form.role.data, _selected_estates(form))
         except DomainError as error:
             flash(error.message, "error")
             return redirect(url_for(".index"))

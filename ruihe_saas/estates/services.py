@@ -26,6 +26,7 @@ from ruihe_saas.estates.models import (
 )
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.context import require_tenant_id
+from ruihe_saas.tenancy.lookup import get_owned
 from ruihe_saas.web.pagination import Page, paginate
 
 DEFAULT_CATEGORIES = [
@@ -41,7 +42,7 @@ DEFAULT_CATEGORIES = [
 
 
 def get_estate(estate_id: uuid.UUID) -> Estate:
-    estate = db.session.get(Estate, (require_tenant_id(), estate_id))
+    estate = get_owned(Estate, estate_id)
     if estate is None:
         raise NotFound(_l("Estate not found."))
     return estate
@@ -150,7 +151,7 @@ def buildings_of(estate: Estate) -> list[Building]:
 
 
 def get_building(estate: Estate, building_id: uuid.UUID) -> Building:
-    building = db.session.get(Building, (estate.tenant_id, building_id))
+    building = get_owned(Building, building_id)
     if building is None or building.estate_id != estate.id:
         raise NotFound(_l("Building not found."))
     return building
@@ -270,7 +271,7 @@ def list_households(estate: Estate, page: int = 1, per_page: int = 50, **filters
 
 
 def get_household(estate: Estate, household_id: uuid.UUID) -> Household:
-    household = db.session.get(Household, (estate.tenant_id, household_id))
+    household = get_owned(Household, household_id)
     if household is None or household.estate_id != estate.id:
         raise NotFound(_l("Household not found."))
     return household
@@ -357,7 +358,7 @@ def list_parking(estate: Estate, page: int = 1, per_page: int = 100) -> Page:
 
 
 def get_parking(estate: Estate, space_id: uuid.UUID) -> ParkingSpace:
-    space = db.session.get(ParkingSpace, (estate.tenant_id, space_id))
+    space = get_owned(ParkingSpace, space_id)
     if space is None or space.estate_id != estate.id:
         raise NotFound(_l("Parking space not found."))
     return space
@@ -422,3 +423,58 @@ def days_in_stage(estate: Estate, today: date | None = None) -> int | None:
     if estate.stage_since is None:
         return None
     return ((today or date.today()) - estate.stage_since).days
+
+
+# --- lookups for the estate pages ------------------------------------------------------------
+
+
+def find_household_by_label(estate: Estate, label: str) -> Household | None:
+    """The household a person names by its label ("3栋2单元502", "5栋101"), or None.
+
+    The label is split after the name of one of the estate's buildings; what follows is
+    ``<unit>单元<room>`` or just ``<room>``.
+    """
+    label = "".join((label or "").split())
+    if not label:
+        return None
+    matches: list[Household] = []
+    for building in buildings_of(estate):
+        if not label.startswith(building.name):
+            continue
+        rest = label[len(building.name) :]
+        unit, marker, room = rest.partition("单元")
+        if not marker:
+            unit, room = "", rest
+        if not room:
+            continue
+        household = db.session.scalar(
+            select(Household).where(
+                Household.building_id == building.id,
+                Household.unit == unit,
+                Household.room == room,
+            )
+        )
+        if household is not None:
+            matches.append(household)
+    return matches[0] if len(matches) == 1 else None
+
+
+def households_by_ids(estate: Estate, ids: Iterable[uuid.UUID | None]) -> dict:
+    """``{household_id: Household}`` of this estate for the given ids, in one query."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = db.session.scalars(
+        select(Household).where(Household.estate_id == estate.id, Household.id.in_(wanted))
+    )
+    return {household.id: household for household in rows}
+
+
+def household_counts_by_building(estate: Estate) -> dict[uuid.UUID, int]:
+    return dict(
+        db.session.execute(
+            select(Household.building_id, func.count())
+            .where(Household.estate_id == estate.id)
+            .group_by(Household.building_id)
+        ).all()
+    )

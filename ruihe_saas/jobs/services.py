@@ -7,13 +7,12 @@ import uuid
 from flask import current_app
 
 from ruihe_saas.errors import NotFound
-from ruihe_saas.extensions import db
 from ruihe_saas.jobs.models import JobRecord, JobStatus
-from ruihe_saas.tenancy.context import require_tenant_id
+from ruihe_saas.tenancy.lookup import get_owned
 
 
 def get_job(job_id: uuid.UUID) -> JobRecord:
-    record = db.session.get(JobRecord, (require_tenant_id(), job_id))
+    record = get_owned(JobRecord, job_id)
     if record is None:
         raise NotFound("Job not found.")
     return record

@@ -61,6 +61,11 @@ def current_estate_scope() -> frozenset[uuid.UUID] | None:
     return _estate_scope.get()
 
 
+def in_estate_scope(estate_id: uuid.UUID | None) -> bool:
+    scope = _estate_scope.get()
+    return scope is None or estate_id in scope
+
+
 def set_estate_scope(estate_ids) -> object:
     """Limit this context to ``estate_ids`` (None: all estates); returns a reset token."""
     scope = None if estate_ids is None else frozenset(_as_uuid(e) for e in estate_ids)

@@ -80,9 +80,13 @@ class EstateScoped:
 
     Members scoped to some estates (estate admins, cashiers) see and change only those:
     ``scoping.py`` adds ``estate_id IN (scope)`` to every read and refuses writes outside.
-    ``Estate`` itself maps ``estate_id`` as a synonym of its ``id``; every other subclass
-    declares an ``estate_id`` column.
+    ``Estate`` itself maps ``estate_id`` as a synonym of its ``id``; a subclass may declare
+    its own ``estate_id`` (e.g. nullable, or indexed differently).
     """
+
+    @declared_attr
+    def estate_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(Uuid, index=True)
 
 
 def tenant_fk(columns: list[str], target_table: str, **kwargs) -> ForeignKeyConstraint:
