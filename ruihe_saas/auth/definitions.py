@@ -1,4 +1,5 @@
-"""The ``[[users]]`` section of a tenant definition: people and their role in the tenant."""
+"""The ``[[users]]`` section of a tenant definition: people, their role in the tenant and,
+for estate admins and cashiers, their estate scope (``estates = ["MOER"]``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from sqlalchemy import select
 
 from ruihe_saas.auth import services
 from ruihe_saas.auth.models import Membership, Role
+from ruihe_saas.auth.permissions import ESTATE_SCOPED_ROLES
 from ruihe_saas.errors import ValidationFailed
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.definitions import LoadReport, secret_value, section
 
-USER_KEYS = {"email", "name", "password", "password_env", "role", "platform_admin"}
+USER_KEYS = {"email", "name", "password", "password_env", "role", "platform_admin", "estates"}
 
 
-@section("users", order=10)
+@section("users", order=10)  # after estates (order 5): a scope names estates by code
 def load_users(entries: list, report: LoadReport, base: Path, *, demo: bool) -> None:
     if not isinstance(entries, list):
         raise ValidationFailed("[[users]] must be a list of tables.")
@@ -45,11 +47,33 @@ def load_users(entries: list, report: LoadReport, base: Path, *, demo: bool) -> 
             report.lines.append(f"user {email} created")
         membership = db.session.scalar(select(Membership).where(Membership.user_id == user.id))
         if membership is None:
-            db.session.add(Membership(user_id=user.id, role=role))
+            membership = Membership(user_id=user.id, role=role)
+            db.session.add(membership)
             report.lines.append(f"member {email} added as {role.value}")
         elif membership.role != role:
             membership.role = role
             report.lines.append(f"member {email} is now {role.value}")
+        if "estates" in entry:
+            db.session.flush()
+            _set_estate_scope(membership, email, entry["estates"], report)
         if demo and password:
             report.logins.append((email, password, role.value))
     db.session.flush()
+
+
+def _set_estate_scope(membership: Membership, email: str, codes, report: LoadReport) -> None:
+    """The member's estates, exactly as the file lists them (changed only if they differ)."""
+    from ruihe_saas.estates.models import Estate
+
+    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+        raise ValidationFailed(f"users: {email}: estates must be a list of estate codes.")
+    if membership.role not in ESTATE_SCOPED_ROLES:
+        raise ValidationFailed(f"users: {email}: only estate admins and cashiers have estates.")
+    estate_ids = dict(db.session.execute(select(Estate.code, Estate.id)).tuples().all())
+    unknown = set(codes) - set(estate_ids)
+    if unknown:
+        raise ValidationFailed(f"users: {email}: unknown estates {', '.join(sorted(unknown))}.")
+    wanted = {estate_ids[code] for code in codes}
+    if set(services.estate_scope_of(membership) or ()) != wanted:
+        services.set_estate_scope_of(membership, wanted)
+        report.lines.append(f"member {email} works on {', '.join(codes) or 'no estate'}")

@@ -45,14 +45,38 @@ def section(name: str, order: int):
 TENANT_KEYS = {"slug", "name", "status", "demo"}
 
 
-def read_definition(path: Path) -> dict:
-    file = path / "tenant.toml" if path.is_dir() else path
-    if not file.exists():
+def _read_toml(file: Path) -> dict:
+    if not file.is_file():
         raise ValidationFailed(f"No tenant definition at {file}.")
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ValidationFailed(f"{file}: {error}") from error
+
+
+def read_definition(path: Path) -> dict:
+    """The definition at ``path``, with the sections of its ``include = [...]`` files merged
+    in (paths relative to the including file; a list section is appended to)."""
+    file = path / "tenant.toml" if path.is_dir() else path
+    definition = _read_toml(file)
+    includes = definition.pop("include", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ValidationFailed("include must be a list of file paths.")
+    for name in includes:
+        part = _read_toml(file.parent / name)
+        misplaced = set(part) & (TENANT_KEYS | {"include"})
+        if misplaced:
+            raise ValidationFailed(
+                f"{name}: {', '.join(sorted(misplaced))} belongs in the tenant's own file."
+            )
+        for key, value in part.items():
+            if key not in definition:
+                definition[key] = value
+            elif isinstance(definition[key], list) and isinstance(value, list):
+                definition[key] = definition[key] + value
+            else:
+                raise ValidationFailed(f"{name}: {key} is defined more than once.")
+    return definition
 
 
 def load_definition(path: Path) -> LoadReport:
@@ -87,6 +111,7 @@ def load_definition(path: Path) -> LoadReport:
 def import_section_loaders() -> None:
     """Import every feature that contributes a definition section."""
     import ruihe_saas.auth.definitions  # noqa: F401
+    import ruihe_saas.estates.definitions  # noqa: F401
 
 
 def secret_value(entry: dict, key: str) -> str | None:

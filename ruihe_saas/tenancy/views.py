@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from ruihe_saas.auth import services as auth_services
 from ruihe_saas.auth.forms import ConfirmForm
 from ruihe_saas.auth.permissions import Permission, role_allows
+from ruihe_saas.estates import services as estate_services
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_html_blueprint
 
 bp = Blueprint("home", __name__)
@@ -24,10 +25,26 @@ def index():
 
 tenant_bp = tenant_html_blueprint("tenant", __name__)
 
+DASHBOARD_ESTATES = 100
+
 
 @tenant_bp.get("/")
 @require_permission(Permission.VIEW_TENANT)
 def home():
-    can_see_members = role_allows(g.membership.role, Permission.VIEW_MEMBERS)
-    members = auth_services.list_members(1, 20) if can_see_members else None
-    return render_template("tenancy/home.html", members=members, confirm_form=ConfirmForm())
+    role = g.membership.role
+    members = (
+        auth_services.list_members(1, 20) if role_allows(role, Permission.VIEW_MEMBERS) else None
+    )
+    estates = None
+    if role_allows(role, Permission.VIEW_ESTATES):
+        estates = estate_services.list_estates(1, DASHBOARD_ESTATES)
+        estate_services.with_counts(estates.items)
+    return render_template(
+        "tenancy/home.html",
+        members=members,
+        confirm_form=ConfirmForm(),
+        estates=estates,
+        household_total=sum(e.household_count for e in estates.items) if estates else 0,
+        days_in_stage=estate_services.days_in_stage,
+        can_manage_estates=role_allows(role, Permission.MANAGE_ESTATES),
+    )

@@ -78,7 +78,7 @@ def test_loading_the_ruihe_definition_is_idempotent(runner, db):
     assert first.exit_code == 0, first.output
     assert "demo login  owner@ruihe.demo" in first.output
     counts = _counts(db)
-    assert counts == (6, 6)
+    assert counts == (7, 7)
     second = runner.invoke(args=["tenants", "load", path])
     assert second.exit_code == 0, second.output
     assert "created" not in second.output.replace("kept", "")
