@@ -84,6 +84,8 @@ def from_environment(instance_path: Path) -> dict:
         # X-Forwarded-For/-Proto hops, so throttling sees the client's address, not the proxy's.
         "RUIHE_PROXY_COUNT": int(os.environ.get("RUIHE_PROXY_COUNT", "0")),
         "RUIHE_JOBS_INLINE": redis_url is None,
+        # Uploads (household imports) are read into memory: refuse bodies above this (413).
+        "MAX_CONTENT_LENGTH": int(os.environ.get("RUIHE_MAX_UPLOAD_MB", "12")) * 1024 * 1024,
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY"),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),
         # flask-smorest / OpenAPI

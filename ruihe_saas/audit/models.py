@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import JSON, String, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -33,4 +33,8 @@ class AuditEvent(TenantScoped, EstateScoped, db.Model):
     action: Mapped[str] = mapped_column(String(10))  # create, update, delete
     changes: Mapped[dict] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now(), index=True)
+    # Set by the app (one clock for every event of a flush, and no read-back of a server
+    # default per row); the server default covers rows written by SQL.
+    at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), default=lambda: datetime.now(UTC), server_default=func.now(), index=True
+    )

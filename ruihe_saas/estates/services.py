@@ -115,6 +115,7 @@ def create_estate(data: dict) -> Estate:
     estate = Estate(**{key: data[key] for key in ESTATE_FIELDS if key in data})
     db.session.add(estate)
     db.session.flush()
+    ensure_default_categories()  # the tenant's first estate brings the category list
     return estate
 
 

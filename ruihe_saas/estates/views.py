@@ -80,7 +80,6 @@ def create():
         except DomainError as error:
             apply_field_errors(form, error)
         else:
-            services.ensure_default_categories()
             flash(_("Estate created."), "success")
             return redirect(url_for(".show", estate_id=estate.id))
     return _render_index(form, 422)

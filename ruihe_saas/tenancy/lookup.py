@@ -17,7 +17,11 @@ from ruihe_saas.tenancy.models import EstateScoped
 T = TypeVar("T")
 
 
-def get_owned(model: type[T], object_id: uuid.UUID) -> T | None:
+def get_owned(model: type[T], object_id: uuid.UUID | str) -> T | None:
+    try:
+        object_id = object_id if isinstance(object_id, uuid.UUID) else uuid.UUID(str(object_id))
+    except ValueError:
+        return None
     obj = db.session.get(model, (require_tenant_id(), object_id))
     if obj is not None and isinstance(obj, EstateScoped) and not in_estate_scope(obj.estate_id):
         return None

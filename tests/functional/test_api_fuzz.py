@@ -32,7 +32,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from ruihe_saas.estates.services import buildings_of, create_parking, list_households
+from ruihe_saas.tenancy import tenant_context
 from tests.conftest import bearer
+from tests.estate_factories import estate_with_households
 from tests.factories import PASSWORD, TenantFactory, UserFactory, member
 
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -111,11 +114,17 @@ class FuzzTarget:
     job_id: str
     owner_email: str
     outsider_email: str  # a user who is not a member of the tenant
+    estate_ids: tuple[str, ...]  # an estate in partial caretaking (with evidence), an empty one
+    building_ids: tuple[str, ...]
+    household_ids: tuple[str, ...]
+    space_ids: tuple[str, ...]
+    transition_ids: tuple[str, ...]
 
 
 @pytest.fixture
 def fuzz_target(app, db, client) -> FuzzTarget:
-    """A tenant, its owner (also a platform admin) with a token, a viewer, an outsider, a job."""
+    """A tenant, its owner (also a platform admin) with a token, a viewer, an outsider, a job,
+    and estates with buildings, households, a parking space and a handover transition."""
     from ruihe_saas.auth.models import Role
     from ruihe_saas.auth.services import issue_token
 
@@ -126,6 +135,13 @@ def fuzz_target(app, db, client) -> FuzzTarget:
     token = issue_token(owner.user, days=1)
     slug, owner_email, outsider_email = tenant.slug, owner.user.email, outsider.email
     member_ids = (str(viewer.id), str(owner.id))
+    estate, empty_estate, transition = _estates(tenant.id)
+    estate_ids = (str(estate.id), str(empty_estate.id))
+    with tenant_context(tenant.id):
+        buildings = tuple(str(b.id) for b in buildings_of(estate))
+        households = tuple(str(h.id) for h in list_households(estate, 1, 5).items)
+        space = create_parking(estate, {"number": "P-1", "household_id": households[0]})
+        space_ids = (str(space.id),)
     # Into the test's transaction: a failing request's rollback must not take it away.
     db.session.commit()
     accepted = client.post(f"/api/v1/t/{slug}/members/roster-report", headers=bearer(token))
@@ -137,7 +153,35 @@ def fuzz_target(app, db, client) -> FuzzTarget:
         job_id=accepted.get_json()["job_id"],
         owner_email=owner_email,
         outsider_email=outsider_email,
+        estate_ids=estate_ids,
+        building_ids=buildings,
+        household_ids=households,
+        space_ids=space_ids,
+        transition_ids=(str(transition.id),),
     )
+
+
+def _estates(tenant_id):
+    """An estate in partial caretaking with buildings and households, and an empty one."""
+    from datetime import date
+
+    from ruihe_saas.handover.services import record_transition
+
+    estate = estate_with_households(tenant_id, "FUZZ", buildings=2, rooms=2)
+    empty = estate_with_households(tenant_id, "EMPTY", buildings=0, rooms=0)
+    with tenant_context(tenant_id):
+        transition = record_transition(
+            estate,
+            "partial_caretaking",
+            date(2024, 1, 1),
+            agreement={
+                "counterparty": "主管单位",
+                "services": ["cleaning"],
+                "start_date": date(2024, 1, 1),
+                "term_months": 12,
+            },
+        )
+    return estate, empty, transition
 
 
 @pytest.fixture
@@ -173,11 +217,19 @@ def _aim(case, target: FuzzTarget) -> None:
     if params:
         _replace_some(params, "member_id", target.member_ids)
         _replace_some(params, "job_id", (target.job_id,))
+        _replace_some(params, "estate_id", target.estate_ids)
+        _replace_some(params, "building_id", target.building_ids)
+        _replace_some(params, "household_id", target.household_ids)
+        _replace_some(params, "space_id", target.space_ids)
+        _replace_some(params, "transition_id", target.transition_ids)
     if isinstance(case.body, dict):
         _replace_some(case.body, "email", (target.owner_email, target.outsider_email))
         _replace_some(case.body, "owner_email", (target.outsider_email, target.owner_email))
         _replace_some(case.body, "password", (PASSWORD,))
         _replace_some(case.body, "slug", ("fuzzed-tenant",))
+        _replace_some(case.body, "building_id", target.building_ids)
+        _replace_some(case.body, "household_id", target.household_ids)
+        _replace_some(case.body, "reverses_id", target.transition_ids)
 
 
 def _targets_unknown_tenant(case, target: FuzzTarget) -> bool:

@@ -392,3 +392,34 @@ def test_audit_needs_permission_and_is_tenant_scoped(client, owner, scoped):
         f"/api/v1/t/{intruder.tenant.slug}/audit?per_page=100", headers=auth(intruder)
     ).json
     assert all(event["estate_id"] is None for event in own["items"])  # only its own member event
+
+
+def test_the_first_estate_brings_the_household_categories(client, owner):
+    headers = auth(owner)
+    estate = client.post(api(owner), json={"name": "新小区", "code": "NEW"}, headers=headers).json
+    base = api(owner, f"/{estate['id']}")
+    building = client.post(f"{base}/buildings", json={"name": "1栋", "floors": 5}, headers=headers)
+    household = client.post(
+        f"{base}/households",
+        json={
+            "building_id": building.json["id"],
+            "room": "101",
+            "area": "60",
+            "category": "low_income",
+        },
+        headers=headers,
+    )
+    assert household.status_code == 201 and household.json["category"] == "low_income"
+
+
+def test_oversized_uploads_are_refused_with_413(client, owner, app):
+    estate = estate_with_households(owner.tenant_id, "U", buildings=1, rooms=1)
+    body = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = client.post(
+        api(owner, f"/{estate.id}/imports"),
+        data=body,
+        content_type="application/octet-stream",
+        headers=auth(owner),
+    )
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "too_large"
