@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: demo test test-sqlite install lint format translations serve worker clean
+.PHONY: demo test test-sqlite install lint format translations catalog serve worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(VENV)/.installed translations
 
 translations: $(VENV)/.installed
 	$(BIN)/pybabel -q compile -d ruihe_saas/translations
+
+# After adding or changing UI strings: extract them and update the zh/en catalogues.
+catalog: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k _ln:1,2 -o ruihe_saas/translations/messages.pot .
+	$(BIN)/pybabel -q update -i ruihe_saas/translations/messages.pot -d ruihe_saas/translations --no-fuzzy-matching
 
 # Set up, migrate, load the demo tenants, print their logins, serve on http://127.0.0.1:5000
 demo: install

@@ -5,7 +5,8 @@ Households are never listed one by one: a definition describes groups of identic
 and the loader generates rooms, areas, owners and occupancy from a fixed seed (demo and test
 tenants; real estates import their household file). Generation is pure (``plan_estate``), so
 the same file always yields the same rows, and loading again only adds what is missing.
-Transitions go through the handover service, with its evidence rules.
+An estate's ``history`` is recorded by ``ruihe_saas.handover.definitions`` (through the
+handover service, with its evidence rules), which shares the entry checks below.
 """
 
 from __future__ import annotations
@@ -13,19 +14,17 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 
-from ruihe_saas.errors import DomainError, ValidationFailed
+from ruihe_saas.errors import ValidationFailed
 from ruihe_saas.estates import services
 from ruihe_saas.estates.models import (
     Building,
     BuildingKind,
     Estate,
-    HandoverStage,
     Household,
     Occupancy,
     ParkingKind,
@@ -62,12 +61,6 @@ GROUP_KEYS = {
 }
 HOUSEHOLD_KEYS = {"seed", "label", "occupancy", "categories", "second_owner"}
 PARKING_KEYS = {"count", "kind", "number", "area", "assigned"}
-HISTORY_KEYS = {"to_stage", "effective_date", "note", "agreement", "vote", "checklist"}
-HISTORY_KEYS |= {"checklist_default", "settlement_acknowledged"}
-AGREEMENT_KEYS = {"counterparty", "services", "start_date", "term_months", "notes"}
-VOTE_KEYS = {"meeting_date", "total_owners", "total_area", "participating_owners"}
-VOTE_KEYS |= {"participating_area", "approving_owners", "approving_area"}
-CHECKLIST_KEYS = {"title", "status", "responsible", "due_date", "note"}
 
 DEFAULT_LABEL = "生成的演示数据 (generated demo data)"
 OWNER_MARKER = "（示例）"
@@ -122,62 +115,56 @@ class EstatePlan:
     parking: list[PlannedParking] = field(default_factory=list)
 
 
-def _fail(where: str, message: str) -> ValidationFailed:
+# The entry checks, from here to ``enum_choice``, are shared with ruihe_saas.handover.definitions.
+def fail(where: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"estates: {where}: {message}")
 
 
-def _check_keys(entry, allowed: set[str], where: str) -> dict:
+def check_keys(entry, allowed: set[str], where: str) -> dict:
     if not isinstance(entry, dict):
-        raise _fail(where, "must be a table.")
+        raise fail(where, "must be a table.")
     unknown = set(entry) - allowed
     if unknown:
-        raise _fail(where, f"unknown keys {', '.join(sorted(unknown))}.")
+        raise fail(where, f"unknown keys {', '.join(sorted(unknown))}.")
     return entry
 
 
-def _int(entry: dict, key: str, where: str, *, default=None, low=0, high=10_000) -> int:
+def int_field(entry: dict, key: str, where: str, *, default=None, low=0, high=10_000) -> int:
     value = entry.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise _fail(where, f"{key} must be a whole number from {low} to {high}.")
+        raise fail(where, f"{key} must be a whole number from {low} to {high}.")
     return value
 
 
-def _decimal(value, key: str, where: str) -> Decimal:
+def positive_decimal(value, key: str, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _fail(where, f"{key} must be a number.")
+        raise fail(where, f"{key} must be a number.")
     number = Decimal(str(value)).quantize(CENT)
     if number <= 0:
-        raise _fail(where, f"{key} must be > 0.")
+        raise fail(where, f"{key} must be > 0.")
     return number
 
 
-def _date(entry: dict, key: str, where: str, *, default=None) -> date:
-    value = entry.get(key, default)
-    if not isinstance(value, date):
-        raise _fail(where, f"{key} must be a date (2023-07-01).")
-    return value
-
-
-def _choice(enum_cls, value, key: str, where: str):
+def enum_choice(enum_cls, value, key: str, where: str):
     try:
         return enum_cls(value)
     except ValueError:
         values = ", ".join(member.value for member in enum_cls)
-        raise _fail(where, f"{key} must be one of {values}.") from None
+        raise fail(where, f"{key} must be one of {values}.") from None
 
 
 def _weights(table, enum_cls, key: str, where: str) -> tuple[list, list[int]]:
     """``{occupied = 85, rented = 10}`` → ([values…], [weights…])."""
     if not isinstance(table, dict) or not table:
-        raise _fail(where, f"{key} must be a table of weights.")
-    values = [_choice(enum_cls, name, key, where) if enum_cls else name for name in table]
+        raise fail(where, f"{key} must be a table of weights.")
+    values = [enum_choice(enum_cls, name, key, where) if enum_cls else name for name in table]
     weights = []
     for name, weight in table.items():
         if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
-            raise _fail(where, f"{key}.{name} must be a whole number ≥ 0.")
+            raise fail(where, f"{key}.{name} must be a whole number ≥ 0.")
         weights.append(weight)
     if not sum(weights):
-        raise _fail(where, f"{key} needs a weight above 0.")
+        raise fail(where, f"{key} needs a weight above 0.")
     return values, weights
 
 
@@ -186,12 +173,12 @@ def plan_estate(entry: dict) -> EstatePlan:
     code = entry.get("code")
     if not isinstance(code, str) or not re.match(CODE_RE, code):
         raise ValidationFailed("estates: every estate needs a code (1–20 letters, digits, - or _).")
-    spec = _check_keys(entry.get("households", {}), HOUSEHOLD_KEYS, f"{code}.households")
+    spec = check_keys(entry.get("households", {}), HOUSEHOLD_KEYS, f"{code}.households")
     seed = f"{code}:{spec.get('seed', 0)}"
     rng = random.Random(seed)  # noqa: S311  (demo data, not secrets)
     label = spec.get("label", DEFAULT_LABEL)
     if not isinstance(label, str):
-        raise _fail(f"{code}.households", "label must be text.")
+        raise fail(f"{code}.households", "label must be text.")
     plan = EstatePlan(code=code, seed=seed, label=label)
     occupancies, occupancy_weights = _weights(
         spec.get("occupancy", {"occupied": 1}), Occupancy, "occupancy", f"{code}.households"
@@ -202,29 +189,29 @@ def plan_estate(entry: dict) -> EstatePlan:
         else ([None], [1])
     )
     # percent of households with two owners on the deed
-    second_owner = _int(spec, "second_owner", f"{code}.households", default=0, high=100)
+    second_owner = int_field(spec, "second_owner", f"{code}.households", default=0, high=100)
     groups = entry.get("buildings", [])
     if not isinstance(groups, list):
-        raise _fail(code, "[[estates.buildings]] must be a list of tables.")
+        raise fail(code, "[[estates.buildings]] must be a list of tables.")
     for index, group in enumerate(groups, start=1):
         where = f"{code}.buildings[{index}]"
-        _check_keys(group, GROUP_KEYS, where)
-        first = _int(group, "first", where, default=len(plan.buildings) + 1, low=1)
+        check_keys(group, GROUP_KEYS, where)
+        first = int_field(group, "first", where, default=len(plan.buildings) + 1, low=1)
         pattern = group.get("name", "{n}栋")
-        floors = _int(group, "floors", where, low=1, high=200)
-        units = _int(group, "units", where, default=1, low=1, high=99)
-        per_floor = _int(group, "rooms_per_floor", where, default=2, low=1, high=99)
-        kind = _choice(BuildingKind, group.get("kind", "low_rise"), "kind", where)
+        floors = int_field(group, "floors", where, low=1, high=200)
+        units = int_field(group, "units", where, default=1, low=1, high=99)
+        per_floor = int_field(group, "rooms_per_floor", where, default=2, low=1, high=99)
+        kind = enum_choice(BuildingKind, group.get("kind", "low_rise"), "kind", where)
         lift = group.get("lift", kind in (BuildingKind.SMALL_HIGH_RISE, BuildingKind.HIGH_RISE))
         if not isinstance(lift, bool):
-            raise _fail(where, "lift must be true or false.")
+            raise fail(where, "lift must be true or false.")
         area = group.get("area")
         if not (isinstance(area, list) and len(area) == 2):
-            raise _fail(where, "area must be [smallest, largest] in m².")
-        low, high = (_decimal(value, "area", where) for value in area)
+            raise fail(where, "area must be [smallest, largest] in m².")
+        low, high = (positive_decimal(value, "area", where) for value in area)
         if low > high:
-            raise _fail(where, "area must be [smallest, largest] in m².")
-        for number in range(first, first + _int(group, "count", where, low=1)):
+            raise fail(where, "area must be [smallest, largest] in m².")
+        for number in range(first, first + int_field(group, "count", where, low=1)):
             name = _numbered(pattern, number, 40, where)
             plan.buildings.append(
                 PlannedBuilding(name, len(plan.buildings) + 1, floors, bool(lift), kind)
@@ -254,7 +241,7 @@ def plan_estate(entry: dict) -> EstatePlan:
                             )
                         )
     if len({b.name for b in plan.buildings}) != len(plan.buildings):
-        raise _fail(code, "two building groups give the same building name.")
+        raise fail(code, "two building groups give the same building name.")
     _plan_parking(entry, plan)
     _check_expected(entry, plan)
     return plan
@@ -265,9 +252,9 @@ def _numbered(pattern, n: int, longest: int, where: str) -> str:
     try:
         name = str(pattern).format(n=n)
     except (KeyError, IndexError, ValueError) as error:
-        raise _fail(where, f"bad name pattern {pattern!r} (use {{n}}): {error}") from None
+        raise fail(where, f"bad name pattern {pattern!r} (use {{n}}): {error}") from None
     if not 1 <= len(name) <= longest:
-        raise _fail(where, f"{name!r} must be 1–{longest} characters.")
+        raise fail(where, f"{name!r} must be 1–{longest} characters.")
     return name
 
 
@@ -279,15 +266,15 @@ def _plan_parking(entry: dict, plan: EstatePlan) -> None:
     if "parking" not in entry:
         return
     where = f"{plan.code}.parking"
-    spec = _check_keys(entry["parking"], PARKING_KEYS, where)
-    count = _int(spec, "count", where, low=1)
-    kind = _choice(ParkingKind, spec.get("kind", "surface"), "kind", where)
-    area = _decimal(spec["area"], "area", where) if "area" in spec else None
+    spec = check_keys(entry["parking"], PARKING_KEYS, where)
+    count = int_field(spec, "count", where, low=1)
+    kind = enum_choice(ParkingKind, spec.get("kind", "surface"), "kind", where)
+    area = positive_decimal(spec["area"], "area", where) if "area" in spec else None
     pattern = spec.get("number", "P{n:03d}")
-    assigned = _int(spec, "assigned", where, default=0)
+    assigned = int_field(spec, "assigned", where, default=0)
     occupied = [i for i, h in enumerate(plan.households) if h.occupancy != Occupancy.VACANT]
     if assigned > min(count, len(occupied)):
-        raise _fail(where, "more assigned spaces than spaces or occupied households.")
+        raise fail(where, "more assigned spaces than spaces or occupied households.")
     rng = random.Random(f"{plan.seed}:parking")  # noqa: S311
     owners = sorted(rng.sample(occupied, assigned))
     for n in range(1, count + 1):
@@ -298,11 +285,11 @@ def _plan_parking(entry: dict, plan: EstatePlan) -> None:
 
 def _check_expected(entry: dict, plan: EstatePlan) -> None:
     """``expect = {buildings = 29, households = 976}``: the file's figures, checked."""
-    expect = _check_keys(entry.get("expect", {}), {"buildings", "households"}, plan.code)
+    expect = check_keys(entry.get("expect", {}), {"buildings", "households"}, plan.code)
     actual = {"buildings": len(plan.buildings), "households": len(plan.households)}
     for key, wanted in expect.items():
         if actual[key] != wanted:
-            raise _fail(plan.code, f"expects {wanted} {key}, the groups give {actual[key]}.")
+            raise fail(plan.code, f"expects {wanted} {key}, the groups give {actual[key]}.")
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -310,10 +297,12 @@ def _check_expected(entry: dict, plan: EstatePlan) -> None:
 
 @section("estates", order=5)  # before users: a member's estate scope names estates
 def load_estates(entries: list, report: LoadReport, base: Path, *, demo: bool) -> None:
+    from ruihe_saas.handover.definitions import sync_history  # it imports this module
+
     if not isinstance(entries, list):
         raise ValidationFailed("[[estates]] must be a list of tables.")
     for entry in entries:
-        _check_keys(entry, ESTATE_KEYS, "[[estates]]")
+        check_keys(entry, ESTATE_KEYS, "[[estates]]")
     codes = [entry.get("code") for entry in entries]
     if len(set(codes)) != len(codes):
         raise ValidationFailed("estates: two estates have the same code.")
@@ -321,19 +310,19 @@ def load_estates(entries: list, report: LoadReport, base: Path, *, demo: bool) -
         plan = plan_estate(entry)
         estate = _sync_estate(entry, report)
         _sync_layout(estate, plan, report)
-        _sync_history(estate, entry, plan, report)
+        sync_history(estate, entry, plan, report)
     db.session.flush()
 
 
 def _sync_estate(entry: dict, report: LoadReport) -> Estate:
     data = {key: entry[key] for key in services.ESTATE_FIELDS if key in entry}
     if not isinstance(data.get("name"), str) or not 1 <= len(data["name"]) <= 100:
-        raise _fail(entry["code"], "name is required (at most 100 characters).")
+        raise fail(entry["code"], "name is required (at most 100 characters).")
     if "year_built" in data:
-        _int(data, "year_built", entry["code"], low=1900, high=2100)
+        int_field(data, "year_built", entry["code"], low=1900, high=2100)
     for key in ("address", "competent_unit", "previous_manager", "notes"):
         if not isinstance(data.get(key, ""), str):
-            raise _fail(entry["code"], f"{key} must be text.")
+            raise fail(entry["code"], f"{key} must be text.")
     estate = services.find_estate_by_code(entry["code"])
     if estate is None:
         estate = services.create_estate(data)
@@ -385,7 +374,7 @@ def _sync_layout(estate: Estate, plan: EstatePlan, report: LoadReport) -> None:
         categories = {c.code: c.id for c in services.ensure_default_categories()}
         unknown = {h.category for h in plan.households if h.category} - set(categories)
         if unknown:
-            raise _fail(plan.code, f"unknown household categories {', '.join(sorted(unknown))}.")
+            raise fail(plan.code, f"unknown household categories {', '.join(sorted(unknown))}.")
     existing = {
         (building_id, unit, room): household_id
         for household_id, building_id, unit, room in db.session.execute(
@@ -445,121 +434,3 @@ def _sync_layout(estate: Estate, plan: EstatePlan, report: LoadReport) -> None:
         report.lines.append(f"estate {estate.code}: added {summary}")
     if updated:
         report.lines.append(f"estate {estate.code}: {updated} buildings updated")
-
-
-# --- handover history ----------------------------------------------------------------------
-
-
-def _sync_history(estate: Estate, entry: dict, plan: EstatePlan, report: LoadReport) -> None:
-    """Record the file's transitions that the estate's history does not have yet (matched by
-    stage and effective date), oldest first, through the handover service and its rules."""
-    history = entry.get("history", [])
-    if not isinstance(history, list):
-        raise _fail(plan.code, "[[estates.history]] must be a list of tables.")
-    if not history:
-        return
-    from ruihe_saas.handover import services as handover
-    from ruihe_saas.handover.models import HandoverTransition, TransitionKind
-
-    recorded = set(
-        db.session.execute(
-            select(HandoverTransition.to_stage, HandoverTransition.effective_date).where(
-                HandoverTransition.estate_id == estate.id,
-                HandoverTransition.kind == TransitionKind.ADVANCE,
-            )
-        ).tuples()
-    )
-    for index, step in enumerate(history, start=1):
-        where = f"{plan.code}.history[{index}]"
-        _check_keys(step, HISTORY_KEYS, where)
-        to_stage = _choice(HandoverStage, step.get("to_stage"), "to_stage", where)
-        effective = _date(step, "effective_date", where)
-        if (to_stage, effective) in recorded:
-            continue
-        checklist = None
-        if "checklist" in step or to_stage == HandoverStage.FULL_TAKEOVER:
-            handover.ensure_default_checklist_template()
-            template = [item.title for item in handover.checklist_template()]
-            checklist = _checklist(step, template, where)
-        evidence = {
-            "agreement": _agreement(estate, step, where) if "agreement" in step else None,
-            "vote": _vote(step["vote"], plan, effective, where) if "vote" in step else None,
-            "checklist": checklist,
-            "settlement_acknowledged": bool(step.get("settlement_acknowledged", False)),
-        }
-        try:
-            handover.record_transition(
-                estate, to_stage, effective, note=step.get("note", ""), **evidence
-            )
-        except DomainError as error:  # say which step of which estate was refused
-            raise type(error)(f"estates: {where}: {error.message}", fields=error.fields) from None
-        recorded.add((to_stage, effective))
-        report.lines.append(f"estate {estate.code}: {to_stage.value} from {effective} recorded")
-
-
-def _agreement(estate: Estate, step: dict, where: str) -> dict:
-    spec = _check_keys(step["agreement"], AGREEMENT_KEYS, f"{where}.agreement")
-    services_in_scope = spec.get("services", [])
-    if not isinstance(services_in_scope, list) or not services_in_scope:
-        raise _fail(f"{where}.agreement", "services must list the services in scope.")
-    agreement = {
-        "counterparty": spec.get("counterparty", estate.competent_unit),
-        "services": services_in_scope,
-        "start_date": _date(spec, "start_date", where, default=step["effective_date"]),
-        "term_months": _int(spec, "term_months", f"{where}.agreement", low=1, high=600),
-    }
-    if "notes" in spec:
-        agreement["notes"] = spec["notes"]
-    return agreement
-
-
-def _vote(spec: dict, plan: EstatePlan, effective: date, where: str) -> dict:
-    """The meeting's totals. Omitted totals and areas come from the generated households:
-    one owner per household; the participants are a seeded sample of
-    ``participating_owners`` households, the approvers the first ``approving_owners`` of it."""
-    where = f"{where}.vote"
-    _check_keys(spec, VOTE_KEYS, where)
-    participating = _int(spec, "participating_owners", where, high=10_000_000)
-    approving = _int(spec, "approving_owners", where, high=10_000_000)
-    areas = [h.area for h in plan.households]
-    needs_plan = {"total_owners", "total_area", "participating_area", "approving_area"} - set(spec)
-    if needs_plan and not areas:
-        raise _fail(where, f"{', '.join(sorted(needs_plan))} needed (no generated households).")
-    if needs_plan and not approving <= participating <= len(areas):
-        raise _fail(where, "approving ≤ participating ≤ households, please.")
-    rng = random.Random(f"{plan.seed}:vote:{effective.isoformat()}")  # noqa: S311
-    sample = rng.sample(range(len(areas)), participating) if needs_plan else []
-    return {
-        "meeting_date": _date(spec, "meeting_date", where),
-        "total_owners": spec.get("total_owners", len(areas)),
-        "total_area": _area(spec, "total_area", sum(areas, Decimal(0)), where),
-        "participating_owners": participating,
-        "participating_area": _area(
-            spec, "participating_area", sum((areas[i] for i in sample), Decimal(0)), where
-        ),
-        "approving_owners": approving,
-        "approving_area": _area(
-            spec, "approving_area", sum((areas[i] for i in sample[:approving]), Decimal(0)), where
-        ),
-    }
-
-
-def _area(spec: dict, key: str, computed: Decimal, where: str) -> Decimal:
-    return _decimal(spec[key], key, where) if key in spec else computed.quantize(CENT)
-
-
-def _checklist(step: dict, template: list[str], where: str) -> list[dict]:
-    """Every template item, in template order: as the file states it, or else with
-    ``checklist_default`` (``done`` unless stated); the file's other items follow."""
-    items = step.get("checklist", [])
-    if not isinstance(items, list):
-        raise _fail(where, "[[estates.history.checklist]] must be a list of tables.")
-    stated = {}
-    for item in items:
-        _check_keys(item, CHECKLIST_KEYS, f"{where}.checklist")
-        if item.get("title") in stated:
-            raise _fail(where, f"checklist item {item.get('title')!r} is listed twice.")
-        stated[item.get("title")] = item
-    default = step.get("checklist_default", "done")
-    listed = [stated.pop(title, {"title": title, "status": default}) for title in template]
-    return listed + list(stated.values())

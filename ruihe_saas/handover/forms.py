@@ -22,8 +22,9 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ruihe_saas.handover.art278 import ART278_ARGS
 from ruihe_saas.handover.models import ChecklistStatus
-from ruihe_saas.handover.services import (
+from ruihe_saas.handover.rules import (
     CHECKLIST_STATUS_LABELS,
     MAX_AREA,
     MAX_CHECKLIST_ITEMS,
@@ -128,15 +129,7 @@ class TakeoverForm(FlaskForm):
     checklist = FieldList(FormField(ChecklistRowForm), max_entries=MAX_CHECKLIST_ITEMS)
     note = _note()
 
-    VOTE_FIELDS = (
-        "meeting_date",
-        "total_owners",
-        "total_area",
-        "participating_owners",
-        "participating_area",
-        "approving_owners",
-        "approving_area",
-    )
+    VOTE_FIELDS = ("meeting_date", *ART278_ARGS)
 
     def vote(self) -> dict:
         return {name: getattr(self, name).data for name in self.VOTE_FIELDS}

@@ -9,7 +9,7 @@ import marshmallow as ma
 
 from ruihe_saas.estates.models import HandoverStage
 from ruihe_saas.handover.models import ChecklistStatus, TransitionKind
-from ruihe_saas.handover.services import (
+from ruihe_saas.handover.rules import (
     MAX_AREA,
     MAX_CHECKLIST_ITEMS,
     MAX_COUNTERPARTY,

@@ -1,7 +1,8 @@
 """The handover lifecycle: dated transitions between stages, each with its evidence.
 
 ``prospect → partial_caretaking → full_takeover → terminated`` (also ``prospect →
-full_takeover`` and ``partial_caretaking → terminated``). Rules, all enforced here:
+full_takeover`` and ``partial_caretaking → terminated``). Rules, all enforced here (with
+the checks of ``rules`` and ``art278``, which need no database):
 
 - a move outside ``ALLOWED_MOVES`` is a ``Conflict`` (409);
 - each move needs its evidence (``ValidationFailed``, 422, with field errors): a caretaking
@@ -19,16 +20,16 @@ the same flush as the record (``derived_stage`` recomputes them from the history
 operation validates everything first and then writes in one flush; the estate row is locked
 (``SELECT … FOR UPDATE`` on PostgreSQL) so two concurrent transitions of an estate queue up.
 Services flush, never commit.
+
+The rest of the feature: ``rules`` (allowed moves, evidence checks, field limits, labels),
+``art278`` (the vote arithmetic), ``checklists`` (the tenant's checklist template) and
+``settlement`` (what an exit must settle).
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -38,535 +39,46 @@ from sqlalchemy import select
 from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
 from ruihe_saas.estates.models import Estate, HandoverStage
 from ruihe_saas.extensions import db
+from ruihe_saas.handover.art278 import (
+    ART278_ARGS,
+    ART278_LABELS,  # noqa: F401  (views.py reads services.ART278_LABELS)
+    art278_errors,
+    art278_result,
+)
+from ruihe_saas.handover.checklists import (
+    DEFAULT_CHECKLIST,  # noqa: F401  (the tests read services.DEFAULT_CHECKLIST)
+    checklist_template,
+    ensure_default_checklist_template,  # noqa: F401  (the tests use it from here)
+)
 from ruihe_saas.handover.models import (
     CaretakingAgreement,
-    ChecklistStatus,
-    ChecklistTemplateItem,
     HandoverChecklistItem,
     HandoverTransition,
     OwnersVote,
     TransitionKind,
 )
-from ruihe_saas.ids import new_id
-from ruihe_saas.tenancy.context import current_actor_user_id, require_tenant_id
-from ruihe_saas.web.pagination import Page, paginate
-
-Stage = HandoverStage
-
-ALLOWED_MOVES: dict[HandoverStage, tuple[HandoverStage, ...]] = {
-    Stage.PROSPECT: (Stage.PARTIAL_CARETAKING, Stage.FULL_TAKEOVER),
-    Stage.PARTIAL_CARETAKING: (Stage.FULL_TAKEOVER, Stage.TERMINATED),
-    Stage.FULL_TAKEOVER: (Stage.TERMINATED,),
-    Stage.TERMINATED: (),
-}
-
-STAGE_LABELS = {
-    Stage.PROSPECT: _l("Prospect"),
-    Stage.PARTIAL_CARETAKING: _l("Partial caretaking"),
-    Stage.FULL_TAKEOVER: _l("Full takeover"),
-    Stage.TERMINATED: _l("Terminated"),
-}
-
-
-class CaretakingService(enum.StrEnum):
-    """What a caretaking agreement may put in scope (a fixed list)."""
-
-    CLEANING = "cleaning"
-    GREENING = "greening"
-    SECURITY = "security"
-    REPAIRS = "repairs"
-    FEE_COLLECTION = "fee_collection"
-    PARKING = "parking"
-    LIFTS = "lifts"
-    OTHER = "other"
-
-
-SERVICE_LABELS = {
-    CaretakingService.CLEANING: _l("Cleaning"),
-    CaretakingService.GREENING: _l("Greening"),
-    CaretakingService.SECURITY: _l("Security"),
-    CaretakingService.REPAIRS: _l("Repairs"),
-    CaretakingService.FEE_COLLECTION: _l("Fee collection"),
-    CaretakingService.PARKING: _l("Parking"),
-    CaretakingService.LIFTS: _l("Lifts"),
-    CaretakingService.OTHER: _l("Other"),
-}
-
-CHECKLIST_STATUS_LABELS = {
-    ChecklistStatus.OPEN: _l("Open"),
-    ChecklistStatus.DONE: _l("Done"),
-    ChecklistStatus.CARRIED_OVER: _l("Carried over"),
-    ChecklistStatus.NOT_APPLICABLE: _l("Not applicable"),
-}
-
-# The default handover checklist (承接查验) of a tenant: tenant data, kept in Chinese.
-DEFAULT_CHECKLIST = (
-    "房屋及设施资料",  # building and facility records
-    "钥匙",  # keys
-    "电梯设备",  # lift equipment
-    "消防设施",  # fire equipment
-    "绿化",  # greening
-    "管网",  # pipes and drains
-    "前物业遗留欠费",  # outstanding arrears of the previous manager
-    "遗留投诉",  # legacy complaints
+from ruihe_saas.handover.rules import (
+    ALLOWED_MOVES,
+    MAX_NOTE,
+    STAGE_LABELS,
+    FieldErrors,
+    Stage,
+    as_date,
+    check_agreement,
+    check_checklist,
+    check_vote,
+    clean_text,
 )
-
-MAX_NOTE = 5000
-MAX_TITLE = 100
-MAX_RESPONSIBLE = 100
-MAX_ITEM_NOTE = 1000
-MAX_COUNTERPARTY = 200
-MAX_CHECKLIST_ITEMS = 200
-MAX_OWNERS = 10_000_000
-MAX_AREA = Decimal("9999999999.99")  # NUMERIC(12, 2)
-CENT = Decimal("0.01")
-
-
-# --- art. 278 of the Civil Code ------------------------------------------------------------
-
-
-def percent(ratio: Fraction) -> str:
-    """``Fraction(2, 3)`` → ``"66.67"``: a ratio as a percentage, 2 decimals, half up, exact."""
-    scaled = ratio * 10000  # hundredths of a percent
-    hundredths = (2 * scaled.numerator + scaled.denominator) // (2 * scaled.denominator)
-    return f"{hundredths // 100}.{hundredths % 100:02d}"
-
-
-def _ratio(numerator, denominator) -> Fraction:
-    return Fraction(numerator) / Fraction(denominator) if denominator else Fraction(0)
-
-
-@dataclass(frozen=True)
-class Art278Check:
-    """One of the four tests: ``numerator / denominator`` against ``threshold``."""
-
-    name: str
-    numerator: int | Decimal
-    denominator: int | Decimal
-    ratio: Fraction
-    threshold: str  # "2/3" (at least) or "1/2" (more than)
-    passed: bool
-
-    @property
-    def percent(self) -> str:
-        return percent(self.ratio)
-
-    @property
-    def rule(self) -> str:
-        return f"≥ {self.threshold}" if self.threshold == "2/3" else f"> {self.threshold}"
-
-
-@dataclass(frozen=True)
-class Art278Result:
-    """Whether an owners' vote passes art. 278: participation of at least 2/3 of the area
-    and of the owners, approval by more than 1/2 of the participating area and owners.
-
-    Ratios are exact fractions (a zero denominator gives 0); ``percent(ratio)`` shows one."""
-
-    participation_area: Fraction
-    participation_owners: Fraction
-    approval_area: Fraction
-    approval_owners: Fraction
-    participation_area_passed: bool
-    participation_owners_passed: bool
-    approval_area_passed: bool
-    approval_owners_passed: bool
-    passed: bool
-    checks: dict[str, Art278Check] = field(compare=False, repr=False)
-
-    @property
-    def percents(self) -> dict[str, str]:
-        return {name: check.percent for name, check in self.checks.items()}
-
-
-ART278_LABELS = {
-    "participation_area": _l("Participating area / total area"),
-    "participation_owners": _l("Participating owners / all owners"),
-    "approval_area": _l("Approving area / participating area"),
-    "approval_owners": _l("Approving owners / participating owners"),
-}
-
-
-def art278_result(
-    total_owners,
-    total_area,
-    participating_owners,
-    participating_area,
-    approving_owners,
-    approving_area,
-) -> Art278Result:
-    """The four ratios and tests, in exact arithmetic (integer cross-multiplication on the
-    decimal amounts, never floats). Totals are not checked here: see ``check_vote``."""
-    values = {
-        "total_owners": int(total_owners),
-        "participating_owners": int(participating_owners),
-        "approving_owners": int(approving_owners),
-        "total_area": _exact(total_area),
-        "participating_area": _exact(participating_area),
-        "approving_area": _exact(approving_area),
-    }
-    t_o, p_o, a_o = (values[f"{k}_owners"] for k in ("total", "participating", "approving"))
-    t_a, p_a, a_a = (values[f"{k}_area"] for k in ("total", "participating", "approving"))
-    tests = {
-        # ≥ 2/3  ⇔  3·part ≥ 2·total;   > 1/2  ⇔  2·approving > participating
-        "participation_area": (p_a, t_a, "2/3", t_a > 0 and 3 * p_a >= 2 * t_a),
-        "participation_owners": (p_o, t_o, "2/3", t_o > 0 and 3 * p_o >= 2 * t_o),
-        "approval_area": (a_a, p_a, "1/2", p_a > 0 and 2 * a_a > p_a),
-        "approval_owners": (a_o, p_o, "1/2", p_o > 0 and 2 * a_o > p_o),
-    }
-    checks = {
-        name: Art278Check(name, num, den, _ratio(num, den), threshold, bool(ok))
-        for name, (num, den, threshold, ok) in tests.items()
-    }
-    return Art278Result(
-        participation_area=checks["participation_area"].ratio,
-        participation_owners=checks["participation_owners"].ratio,
-        approval_area=checks["approval_area"].ratio,
-        approval_owners=checks["approval_owners"].ratio,
-        participation_area_passed=checks["participation_area"].passed,
-        participation_owners_passed=checks["participation_owners"].passed,
-        approval_area_passed=checks["approval_area"].passed,
-        approval_owners_passed=checks["approval_owners"].passed,
-        passed=all(check.passed for check in checks.values()),
-        checks=checks,
-    )
-
-
-def _exact(value) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))  # the shortest decimal that reads back as this float
-    return Decimal(str(value))
-
-
-# --- input checking (shared by the evidence checks) -----------------------------------------
-
-
-class _Errors(dict):
-    def add(self, name: str, message) -> None:
-        self.setdefault(name, []).append(message)
-
-
-def _text(value) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _as_date(value, name: str, errors: _Errors, *, required: bool = True) -> date | None:
-    if value is None or value == "":
-        if required:
-            errors.add(name, _l("Required."))
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.add(name, _l("Not a valid date (YYYY-MM-DD)."))
-        return None
-
-
-def _as_int(value, name: str, errors: _Errors, low: int, high: int) -> int | None:
-    if value is None or value == "":
-        errors.add(name, _l("Required."))
-        return None
-    if isinstance(value, bool):
-        errors.add(name, _l("Not a whole number."))
-        return None
-    try:
-        number = Decimal(str(value)) if not isinstance(value, int) else value
-        if isinstance(number, Decimal) and number != number.to_integral_value():
-            raise ValueError
-        number = int(number)
-    except (InvalidOperation, ValueError, TypeError):
-        errors.add(name, _l("Not a whole number."))
-        return None
-    if not low <= number <= high:
-        errors.add(name, _l("Must be between %(low)s and %(high)s.", low=low, high=high))
-        return None
-    return number
-
-
-def _as_area(value, name: str, errors: _Errors) -> Decimal | None:
-    if value is None or value == "":
-        errors.add(name, _l("Required."))
-        return None
-    try:
-        if isinstance(value, bool):
-            raise InvalidOperation
-        area = _exact(value)
-        if not area.is_finite():
-            raise InvalidOperation
-    except (InvalidOperation, ValueError, TypeError):
-        errors.add(name, _l("Not a number."))
-        return None
-    if not Decimal(0) <= area <= MAX_AREA:
-        errors.add(name, _l("Must be between 0 and %(high)s m².", high=MAX_AREA))
-        return None
-    if area != area.quantize(CENT):
-        errors.add(name, _l("At most 2 decimals."))
-        return None
-    return area
+from ruihe_saas.handover.settlement import settlement_summary
+from ruihe_saas.ids import new_id
+from ruihe_saas.tenancy.context import current_actor_user_id
+from ruihe_saas.web.pagination import Page, paginate
 
 
 def local_today() -> date:
     """Today where the tenant works (``BABEL_DEFAULT_TIMEZONE``, Asia/Shanghai)."""
     zone = current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai"
     return datetime.now(ZoneInfo(zone)).date()
-
-
-# --- evidence ------------------------------------------------------------------------------
-
-
-def check_agreement(agreement: dict) -> tuple[dict, _Errors]:
-    """A caretaking agreement's fields, cleaned, and its field errors."""
-    errors = _Errors()
-    counterparty = _text(agreement.get("counterparty"))
-    if not counterparty:
-        errors.add("counterparty", _l("Required."))
-    elif len(counterparty) > MAX_COUNTERPARTY:
-        errors.add("counterparty", _l("At most %(n)s characters.", n=MAX_COUNTERPARTY))
-    services: list[str] = []
-    raw_services = agreement.get("services") or []
-    if isinstance(raw_services, str):
-        raw_services = [raw_services]
-    for raw in raw_services:
-        try:
-            service = CaretakingService(str(raw))
-        except ValueError:
-            errors.add("services", _l("Unknown service: %(name)s.", name=str(raw)[:40]))
-            continue
-        if service.value not in services:
-            services.append(service.value)
-    if not services and "services" not in errors:
-        errors.add("services", _l("Choose at least one service in scope."))
-    start_date = _as_date(agreement.get("start_date"), "start_date", errors)
-    term_months = _as_int(agreement.get("term_months"), "term_months", errors, 1, 600)
-    notes = _text(agreement.get("notes"))
-    if len(notes) > MAX_NOTE:
-        errors.add("notes", _l("At most %(n)s characters.", n=MAX_NOTE))
-    cleaned = {
-        "counterparty": counterparty,
-        "services": services,
-        "start_date": start_date,
-        "term_months": term_months,
-        "notes": notes,
-    }
-    return cleaned, errors
-
-
-VOTE_COUNTS = ("total_owners", "participating_owners", "approving_owners")
-VOTE_AREAS = ("total_area", "participating_area", "approving_area")
-
-
-def check_vote(vote: dict, effective_date: date | None = None) -> tuple[dict, _Errors]:
-    """An owners' vote's totals, cleaned, and their field errors: every number ≥ 0, totals
-    > 0, participating ≤ total, approving ≤ participating; the meeting not after the
-    transition. Whether it passes art. 278 is ``art278_result``'s answer."""
-    errors = _Errors()
-    meeting_date = _as_date(vote.get("meeting_date"), "meeting_date", errors)
-    if meeting_date and effective_date and meeting_date > effective_date:
-        errors.add("meeting_date", _l("The meeting must be on or before the effective date."))
-    cleaned: dict = {"meeting_date": meeting_date}
-    for name in VOTE_COUNTS:
-        cleaned[name] = _as_int(vote.get(name), name, errors, 0, MAX_OWNERS)
-    for name in VOTE_AREAS:
-        cleaned[name] = _as_area(vote.get(name), name, errors)
-    for kind in ("owners", "area"):
-        total, part, approving = (
-            cleaned[f"{prefix}_{kind}"] for prefix in ("total", "participating", "approving")
-        )
-        if total is not None and total <= 0:
-            errors.add(f"total_{kind}", _l("Must be more than 0."))
-        if total is not None and part is not None and part > total:
-            errors.add(f"participating_{kind}", _l("Cannot exceed the total."))
-        if part is not None and approving is not None and approving > part:
-            errors.add(f"approving_{kind}", _l("Cannot exceed the participants."))
-    return cleaned, errors
-
-
-def art278_errors(result: Art278Result) -> dict:
-    """The failed tests as field errors, each naming its ratio."""
-    errors = {}
-    for name, check in result.checks.items():
-        if check.passed:
-            continue
-        value = check.percent
-        if name == "participation_area":
-            message = _l(
-                "Participating area is %(percent)s%% of the total area: art. 278 needs at "
-                "least 2/3.",
-                percent=value,
-            )
-        elif name == "participation_owners":
-            message = _l(
-                "Participating owners are %(percent)s%% of all owners: art. 278 needs at "
-                "least 2/3.",
-                percent=value,
-            )
-        elif name == "approval_area":
-            message = _l(
-                "Approving area is %(percent)s%% of the participating area: art. 278 needs "
-                "more than half.",
-                percent=value,
-            )
-        else:
-            message = _l(
-                "Approving owners are %(percent)s%% of the participating owners: art. 278 "
-                "needs more than half.",
-                percent=value,
-            )
-        errors[name] = [message]
-    return errors
-
-
-def check_checklist(items: list[dict]) -> tuple[list[dict], dict]:
-    """The handover checklist, cleaned, and its errors: ``{"_schema": [...], "<index>":
-    {"status": [...], …}}``. Every active template item must be present (by title) and
-    every item non-open; carried-over items need a responsible person and a due date."""
-    errors: dict = {}
-    cleaned: list[dict] = []
-    seen: set[str] = set()
-    if len(items) > MAX_CHECKLIST_ITEMS:
-        return [], {"_schema": [_l("At most %(n)s items.", n=MAX_CHECKLIST_ITEMS)]}
-    for index, item in enumerate(items):
-        row = _Errors()
-        if not isinstance(item, dict):
-            errors[str(index)] = {"_schema": [_l("Not an item.")]}
-            continue
-        title = _text(item.get("title"))
-        if not title:
-            row.add("title", _l("Required."))
-        elif len(title) > MAX_TITLE:
-            row.add("title", _l("At most %(n)s characters.", n=MAX_TITLE))
-        elif title in seen:
-            row.add("title", _l("Listed twice."))
-        seen.add(title)
-        status = None
-        try:
-            status = ChecklistStatus(_text(item.get("status")))
-        except ValueError:
-            row.add("status", _l("Choose done, carried over or not applicable."))
-        if status == ChecklistStatus.OPEN:
-            row.add("status", _l("Still open: mark it done, carried over or not applicable."))
-        responsible = _text(item.get("responsible"))
-        if len(responsible) > MAX_RESPONSIBLE:
-            row.add("responsible", _l("At most %(n)s characters.", n=MAX_RESPONSIBLE))
-        due_date = _as_date(item.get("due_date"), "due_date", row, required=False)
-        if status == ChecklistStatus.CARRIED_OVER:
-            if not responsible:
-                row.add("responsible", _l("A carried-over item needs someone responsible."))
-            if due_date is None and "due_date" not in row:
-                row.add("due_date", _l("A carried-over item needs a due date."))
-        note = _text(item.get("note"))
-        if len(note) > MAX_ITEM_NOTE:
-            row.add("note", _l("At most %(n)s characters.", n=MAX_ITEM_NOTE))
-        if row:
-            errors[str(index)] = dict(row)
-        cleaned.append(
-            {
-                "title": title,
-                "status": status,
-                "responsible": responsible,
-                "due_date": due_date,
-                "note": note,
-                "position": index + 1,
-            }
-        )
-    missing = [item.title for item in checklist_template() if item.title not in seen]
-    if missing:
-        errors["_schema"] = [_l("Missing checklist items: %(titles)s.", titles="、".join(missing))]
-    return cleaned, errors
-
-
-# --- the checklist template ----------------------------------------------------------------
-
-
-def checklist_template() -> list[ChecklistTemplateItem]:
-    """The tenant's active checklist items, in order. A tenant that has never saved a
-    template gets the defaults (unsaved; ``ensure_default_checklist_template`` saves them),
-    so a full takeover is never checked against an empty list by accident."""
-    require_tenant_id()
-    saved = list(
-        db.session.scalars(
-            select(ChecklistTemplateItem).order_by(
-                ChecklistTemplateItem.position, ChecklistTemplateItem.title
-            )
-        )
-    )
-    if not saved:
-        return [
-            ChecklistTemplateItem(title=title, position=position, active=True)
-            for position, title in enumerate(DEFAULT_CHECKLIST, start=1)
-        ]
-    return [item for item in saved if item.active]
-
-
-def ensure_default_checklist_template() -> list[ChecklistTemplateItem]:
-    """Save the default items the tenant does not have yet (by title); idempotent."""
-    require_tenant_id()
-    existing = set(db.session.scalars(select(ChecklistTemplateItem.title)))
-    top = len(existing)
-    for title in DEFAULT_CHECKLIST:
-        if title not in existing:
-            top += 1
-            db.session.add(ChecklistTemplateItem(title=title, position=top, active=True))
-    db.session.flush()
-    return checklist_template()
-
-
-# --- settlement ----------------------------------------------------------------------------
-
-
-def open_bills_of(estate: Estate) -> dict:
-    """Extension point: the estate's unpaid bills. Billing comes in a later issue; until then
-    nothing is known (``available: False``) and the amounts are zero."""
-    return {"available": False, "count": 0, "amount": "0.00"}
-
-
-def prepaid_balances_of(estate: Estate) -> dict:
-    """Extension point: prepayments held for the estate's households. Payments come in a
-    later issue; until then nothing is known (``available: False``)."""
-    return {"available": False, "count": 0, "amount": "0.00"}
-
-
-def carried_over_items_of(estate: Estate) -> list[HandoverChecklistItem]:
-    """Checklist items carried over by the estate's takeovers still in effect."""
-    reversed_ids = select(HandoverTransition.reverses_id).where(
-        HandoverTransition.estate_id == estate.id, HandoverTransition.reverses_id.is_not(None)
-    )
-    return list(
-        db.session.scalars(
-            select(HandoverChecklistItem)
-            .where(
-                HandoverChecklistItem.estate_id == estate.id,
-                HandoverChecklistItem.status == ChecklistStatus.CARRIED_OVER,
-                HandoverChecklistItem.transition_id.not_in(reversed_ids),
-            )
-            .order_by(HandoverChecklistItem.due_date, HandoverChecklistItem.position)
-        )
-    )
-
-
-def settlement_summary(estate: Estate) -> dict:
-    """What an exit must settle, as shown to (and acknowledged by) the user and kept with
-    the termination: open bills, prepaid balances (each ``{"available", "count",
-    "amount"}``) and the carried-over checklist items (title, responsible, due date, note)."""
-    return {
-        "open_bills": open_bills_of(estate),
-        "prepaid_balances": prepaid_balances_of(estate),
-        "carried_over_items": [
-            {
-                "title": item.title,
-                "responsible": item.responsible,
-                "due_date": item.due_date.isoformat() if item.due_date else None,
-                "note": item.note,
-            }
-            for item in carried_over_items_of(estate)
-        ],
-    }
 
 
 # --- history -------------------------------------------------------------------------------
@@ -603,10 +115,6 @@ def latest_reversible(history: list[HandoverTransition]) -> HandoverTransition |
         if record.kind == TransitionKind.ADVANCE and record.id not in reversed_ids:
             return record
     return None
-
-
-def allowed_next_stages(estate: Estate) -> tuple[HandoverStage, ...]:
-    return ALLOWED_MOVES[derived_stage(estate)[0]]
 
 
 def _attach_details(estate: Estate, records: list[HandoverTransition]) -> None:
@@ -725,12 +233,12 @@ def _lock(estate: Estate) -> None:
     db.session.execute(select(Estate.id).where(Estate.id == estate.id).with_for_update())
 
 
-def _check_date(effective_date, history: list[HandoverTransition], errors: _Errors) -> date:
+def _check_date(effective_date, history: list[HandoverTransition], errors: FieldErrors) -> date:
     """The effective date, or a 409 if it goes back before the latest record."""
     if isinstance(effective_date, datetime):
         effective_date = effective_date.date()
     if not isinstance(effective_date, date):
-        checked = _as_date(effective_date, "effective_date", errors)
+        checked = as_date(effective_date, "effective_date", errors)
         if checked is None:
             raise ValidationFailed(_l("The transition has invalid fields."), fields=dict(errors))
         effective_date = checked
@@ -804,9 +312,9 @@ def record_transition(
             ),
             fields={"to_stage": [_l("Not allowed from the current stage.")]},
         )
-    errors = _Errors()
+    errors = FieldErrors()
     effective_date = _check_date(effective_date, history, errors)
-    note = _text(note)
+    note = clean_text(note)
     if len(note) > MAX_NOTE:
         errors.add("note", _l("At most %(n)s characters.", n=MAX_NOTE))
 
@@ -882,7 +390,7 @@ def _takeover_evidence(
     effective_date: date,
     vote: dict | None,
     checklist: list[dict] | None,
-    errors: _Errors,
+    errors: FieldErrors,
 ) -> list:
     evidence: list = []
     if vote is None:
@@ -905,7 +413,8 @@ def _takeover_evidence(
     if checklist is None:
         errors.add("checklist", _l("The handover checklist is required."))
     else:
-        cleaned_items, checklist_errors = check_checklist(list(checklist))
+        template = [item.title for item in checklist_template()]
+        cleaned_items, checklist_errors = check_checklist(list(checklist), template)
         if checklist_errors:
             errors["checklist"] = checklist_errors
         else:
@@ -914,16 +423,6 @@ def _takeover_evidence(
                 for item in cleaned_items
             ]
     return evidence
-
-
-ART278_ARGS = (
-    "total_owners",
-    "total_area",
-    "participating_owners",
-    "participating_area",
-    "approving_owners",
-    "approving_area",
-)
 
 
 def reverse_transition(
@@ -955,9 +454,9 @@ def reverse_transition(
             _l("Only the latest transition in effect can be reversed."),
             fields={"reverses_id": [_l("Only the latest transition in effect can be reversed.")]},
         )
-    errors = _Errors()
+    errors = FieldErrors()
     effective_date = _check_date(effective_date, history, errors)
-    reason = _text(reason)
+    reason = clean_text(reason)
     if not reason:
         errors.add("reason", _l("Give the reason for the reversal."))
     elif len(reason) > MAX_NOTE:

@@ -11,7 +11,7 @@ from flask import send_file
 from ruihe_saas.auth.permissions import Permission
 from ruihe_saas.estates import services as estate_services
 from ruihe_saas.estates.schemas import EstateSchema
-from ruihe_saas.imports import services
+from ruihe_saas.imports import formats, services
 from ruihe_saas.imports.schemas import (
     IMPORT_ERROR_EXAMPLE,
     EstateCopySchema,
@@ -35,25 +35,25 @@ def _download(data: bytes, mimetype: str, name: str):
 
 
 @blp.get("/<uuid:estate_id>/imports/template.xlsx")
-@blp.response(200, BINARY, content_type=services.XLSX_MIMETYPE, description="The template.")
+@blp.response(200, BINARY, content_type=formats.XLSX_MIMETYPE, description="The template.")
 @errors(blp, *TENANT_ERRORS)
 @blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def template_xlsx(estate_id: uuid.UUID):
     """The XLSX template: a 房屋 sheet with the headers, a 说明 sheet explaining the columns."""
     estate_services.get_estate(estate_id)
-    return _download(services.template_xlsx(), services.XLSX_MIMETYPE, "households-template.xlsx")
+    return _download(formats.template_xlsx(), formats.XLSX_MIMETYPE, "households-template.xlsx")
 
 
 @blp.get("/<uuid:estate_id>/imports/template.csv")
-@blp.response(200, BINARY, content_type=services.CSV_MIMETYPE, description="The template.")
+@blp.response(200, BINARY, content_type=formats.CSV_MIMETYPE, description="The template.")
 @errors(blp, *TENANT_ERRORS)
 @blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def template_csv(estate_id: uuid.UUID):
     """The CSV template: the header row only (UTF-8 with BOM)."""
     estate_services.get_estate(estate_id)
-    return _download(services.template_csv(), services.CSV_MIMETYPE, "households-template.csv")
+    return _download(formats.template_csv(), formats.CSV_MIMETYPE, "households-template.csv")
 
 
 @blp.post("/<uuid:estate_id>/imports")
@@ -86,7 +86,7 @@ def import_file(data, estate_id: uuid.UUID):
     estate = estate_services.get_estate(estate_id)
     upload = data["file"]
     result = services.import_households(
-        estate, upload.filename, upload.read(services.MAX_BYTES + 1), dry_run=data["dry_run"]
+        estate, upload.filename, upload.read(formats.MAX_BYTES + 1), dry_run=data["dry_run"]
     )
     return result.as_dict(), 201 if result.created_anything and not result.dry_run else 200
 

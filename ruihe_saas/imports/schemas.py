@@ -8,7 +8,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from ruihe_saas.estates.schemas import EstateSchema
-from ruihe_saas.imports.services import MAX_BYTES, MAX_ROWS
+from ruihe_saas.imports.formats import MAX_BYTES, MAX_ROWS
 
 
 class UploadedFile(Upload):

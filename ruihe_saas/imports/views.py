@@ -15,7 +15,7 @@ from ruihe_saas.auth.permissions import Permission, role_allows
 from ruihe_saas.errors import DomainError, ValidationFailed
 from ruihe_saas.estates import services as estate_services
 from ruihe_saas.estates.models import Estate
-from ruihe_saas.imports import services
+from ruihe_saas.imports import formats, services
 from ruihe_saas.imports.forms import CopyEstateForm, ImportForm
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_html_blueprint
 from ruihe_saas.web.forms import apply_field_errors
@@ -30,9 +30,9 @@ def _render(estate: Estate, status: int = 200, **context):
     return render_template(
         "imports/import.html",
         estate=estate,
-        columns=services.COLUMNS,
+        columns=formats.COLUMNS,
         categories=estate_services.categories(),
-        max_rows=services.MAX_ROWS,
+        max_rows=formats.MAX_ROWS,
         can_copy=role_allows(g.membership.role, Permission.MANAGE_ESTATES),
         estate_url=_estate_url("estates.show", estate),
         **context,
@@ -77,7 +77,7 @@ def upload(estate_id: uuid.UUID):
         result = services.import_households(
             estate,
             upload.filename,
-            upload.read(services.MAX_BYTES + 1),
+            upload.read(formats.MAX_BYTES + 1),
             dry_run=form.dry_run.data,
         )
     except ValidationFailed as error:
@@ -123,14 +123,14 @@ def upload(estate_id: uuid.UUID):
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def template_xlsx(estate_id: uuid.UUID):
     estate_services.get_estate(estate_id)
-    return _download(services.template_xlsx(), services.XLSX_MIMETYPE, "households-template.xlsx")
+    return _download(formats.template_xlsx(), formats.XLSX_MIMETYPE, "households-template.xlsx")
 
 
 @bp.get("/<uuid:estate_id>/import/template.csv")
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def template_csv(estate_id: uuid.UUID):
     estate_services.get_estate(estate_id)
-    return _download(services.template_csv(), services.CSV_MIMETYPE, "households-template.csv")
+    return _download(formats.template_csv(), formats.CSV_MIMETYPE, "households-template.csv")
 
 
 @bp.post("/<uuid:estate_id>/copy")

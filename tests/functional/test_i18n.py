@@ -20,7 +20,7 @@ from tests.factories import PASSWORD, member
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "ruihe_saas" / "translations"
 LOCALES = ("zh", "en")
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "_ln": (1, 2)}
 
 
 def _read(locale: str):

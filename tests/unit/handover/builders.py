@@ -6,7 +6,7 @@ from datetime import date
 
 from ruihe_saas.estates.models import Estate, MembershipEstate
 from ruihe_saas.extensions import db
-from ruihe_saas.handover.services import DEFAULT_CHECKLIST
+from ruihe_saas.handover.checklists import DEFAULT_CHECKLIST
 from ruihe_saas.tenancy import tenant_context
 
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from ruihe_saas.handover.services import art278_result, percent
+from ruihe_saas.handover.art278 import art278_result, percent
 
 
 def result(**changes):

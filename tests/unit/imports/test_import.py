@@ -23,7 +23,8 @@ from ruihe_saas.estates.models import (
     ParkingSpace,
 )
 from ruihe_saas.extensions import db as database
-from ruihe_saas.imports.services import copy_estate_layout, import_households, template_xlsx
+from ruihe_saas.imports.formats import template_xlsx
+from ruihe_saas.imports.services import copy_estate_layout, import_households
 from ruihe_saas.tenancy import tenant_context
 from tests.factories import TenantFactory
 from tests.unit.imports.files import HEADER, ROWS, csv_bytes, with_cell, xlsx_bytes

@@ -10,8 +10,9 @@ import pytest
 from flask_babel import force_locale
 
 from ruihe_saas.errors import ValidationFailed
-from ruihe_saas.imports import services
-from ruihe_saas.imports.services import _map_headers, read_table
+from ruihe_saas.imports import formats, reading
+from ruihe_saas.imports.formats import map_headers
+from ruihe_saas.imports.reading import read_table
 from tests.unit.imports.files import HEADER, ROWS, csv_bytes, xlsx_bytes
 
 
@@ -98,7 +99,7 @@ def test_xlsx_is_recognised_by_content_whatever_its_name():
 )  # fmt: skip
 def test_chinese_and_english_headers_map_to_the_same_columns(headers):
     table = read_table("x.csv", csv_bytes([["1"] * len(headers)], header=headers))
-    positions, ignored = _map_headers(table)
+    positions, ignored = map_headers(table.headers)
     assert list(positions) == [
         "building", "unit", "room", "floor", "area", "owner_names", "phones", "category",
         "parking",
@@ -110,7 +111,7 @@ def test_unknown_columns_are_ignored_and_reported():
     table = read_table(
         "x.csv", csv_bytes([["1栋", "101", "50", "x"]], ["楼栋", "房号", "面积", "身份证"])
     )
-    positions, ignored = _map_headers(table)
+    positions, ignored = map_headers(table.headers)
     assert set(positions) == {"building", "room", "area"}
     assert ignored == ["身份证"]
 
@@ -118,7 +119,7 @@ def test_unknown_columns_are_ignored_and_reported():
 def test_missing_required_and_repeated_columns_are_all_reported():
     table = read_table("x.csv", csv_bytes([["1", "2", "3"]], ["楼栋", "面积", "area"]))
     with pytest.raises(ValidationFailed) as caught:
-        _map_headers(table)
+        map_headers(table.headers)
     messages = [str(m) for m in caught.value.fields["file"]]
     assert len(messages) == 2
     assert "area" in messages[0]  # repeated
@@ -152,37 +153,35 @@ def test_a_zip_that_is_not_a_workbook_is_refused():
 
 
 def test_a_zip_bomb_is_refused_unopened(monkeypatch):
-    monkeypatch.setattr(services, "MAX_UNPACKED_BYTES", 1000)
+    monkeypatch.setattr(reading, "MAX_UNPACKED_BYTES", 1000)
     assert "Excel" in file_errors("x.xlsx", xlsx_bytes(ROWS * 10))[0]
 
 
 def test_too_many_rows(monkeypatch):
-    monkeypatch.setattr(services, "MAX_ROWS", 3)
+    monkeypatch.setattr(reading, "MAX_ROWS", 3)
     assert "more than 3 rows" in file_errors("x.csv", csv_bytes(ROWS))[0]
     assert read_table("x.csv", csv_bytes(ROWS[:3])).rows[-1][0] == 4
 
 
 def test_too_many_rows_in_xlsx(monkeypatch):
-    monkeypatch.setattr(services, "MAX_ROWS", 3)
+    monkeypatch.setattr(reading, "MAX_ROWS", 3)
     assert "more than 3 rows" in file_errors("x.xlsx", xlsx_bytes(ROWS))[0]
 
 
 def test_a_sheet_of_blank_rows_is_not_read_forever(monkeypatch):
-    monkeypatch.setattr(services, "MAX_SCANNED_ROWS", 10)
+    monkeypatch.setattr(reading, "MAX_SCANNED_ROWS", 10)
     data = csv_bytes([[""]] * 20 + [ROWS[0]])
     assert "more than" in file_errors("x.csv", data)[0]
 
 
 def test_too_large(monkeypatch):
-    monkeypatch.setattr(services, "MAX_BYTES", 100)
+    monkeypatch.setattr(reading, "MAX_BYTES", 100)
     assert "larger than" in file_errors("x.csv", csv_bytes(ROWS))[0]
 
 
 def test_templates_are_headers_only_and_read_back():
-    csv_table_data = services.template_csv()
+    csv_table_data = formats.template_csv()
     assert csv_table_data.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens it as UTF-8
-    assert csv_table_data.decode("utf-8-sig").strip() == ",".join(
-        c.header for c in services.COLUMNS
-    )
+    assert csv_table_data.decode("utf-8-sig").strip() == ",".join(c.header for c in formats.COLUMNS)
     # Headers but no rows: importing the bare template is an error, never a silent no-op.
     assert "no rows" in file_errors("t.csv", csv_table_data)[0]
