@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from werkzeug.routing import BuildError
 
 from ruihe_saas.auth.permissions import Permission, role_allows
 from ruihe_saas.errors import DomainError
@@ -85,16 +84,6 @@ def create():
     return _render_index(form, 422)
 
 
-def _estate_url(endpoint: str, estate: Estate) -> str | None:
-    """The URL of another feature's page for this estate, or None if it does not exist."""
-    if endpoint not in current_app.view_functions:
-        return None
-    try:
-        return url_for(endpoint, estate_id=estate.id)
-    except BuildError:
-        return None
-
-
 def _render_show(
     estate: Estate,
     status: int = 200,
@@ -112,8 +101,6 @@ def _render_show(
         "estates/show.html",
         estate=estate,
         transitions=transitions_of(estate),
-        handover_url=_estate_url("handover.page", estate),
-        import_url=_estate_url("imports.page", estate),
         buildings=services.buildings_of(estate),
         household_counts=services.household_counts_by_building(estate),
         parking=parking,

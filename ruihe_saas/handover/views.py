@@ -11,7 +11,6 @@ import uuid
 
 from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
-from werkzeug.routing import BuildError
 
 from ruihe_saas.auth.permissions import Permission, role_allows
 from ruihe_saas.errors import DomainError
@@ -95,7 +94,6 @@ def _render(estate: Estate, status: int = 200, **posted):
     return render_template(
         "handover/page.html",
         estate=estate,
-        estate_url=_estate_url(estate),
         transitions=history,
         forms=forms,
         reversible=services.latest_reversible(history),
@@ -115,13 +113,6 @@ ART278_INPUTS = {
     "approval_area": "approving_area",
     "approval_owners": "approving_owners",
 }
-
-
-def _estate_url(estate: Estate) -> str | None:
-    try:
-        return url_for("estates.show", estate_id=estate.id)
-    except BuildError:
-        return None
 
 
 def _show_errors(form, error: DomainError) -> None:

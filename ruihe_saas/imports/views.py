@@ -6,10 +6,9 @@ from __future__ import annotations
 import io
 import uuid
 
-from flask import current_app, flash, g, redirect, render_template, send_file, url_for
+from flask import flash, g, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from werkzeug.routing import BuildError
 
 from ruihe_saas.auth.permissions import Permission, role_allows
 from ruihe_saas.errors import DomainError, ValidationFailed
@@ -34,29 +33,12 @@ def _render(estate: Estate, status: int = 200, **context):
         categories=estate_services.categories(),
         max_rows=formats.MAX_ROWS,
         can_copy=role_allows(g.membership.role, Permission.MANAGE_ESTATES),
-        estate_url=_estate_url("estates.show", estate),
         **context,
     ), status
 
 
 def _download(data: bytes, mimetype: str, name: str):
     return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=name)
-
-
-def _estate_url(endpoint: str, estate: Estate) -> str | None:
-    """``endpoint``'s URL for this estate, if that page exists (the estate pages are
-    another feature's)."""
-    if endpoint not in current_app.view_functions:
-        return None
-    try:
-        return url_for(endpoint, estate_id=estate.id)
-    except BuildError:
-        return None
-
-
-def _households_url(estate: Estate) -> str:
-    """The estate's household list (the estate list if that page does not exist)."""
-    return _estate_url("estates.households", estate) or url_for("estates.index")
 
 
 @bp.get("/<uuid:estate_id>/import")
@@ -116,7 +98,7 @@ def upload(estate_id: uuid.UUID):
             ),
             "info",
         )
-    return redirect(_households_url(estate), 303)
+    return redirect(url_for("estates.households", estate_id=estate.id), 303)
 
 
 @bp.get("/<uuid:estate_id>/import/template.xlsx")
