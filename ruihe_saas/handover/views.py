@@ -175,68 +175,59 @@ def page(estate_id: uuid.UUID):
     return _render(get_estate(estate_id))
 
 
-@bp.post("/<uuid:estate_id>/handover/caretaking")
-@require_permission(Permission.MANAGE_HANDOVER)
-def to_caretaking(estate_id: uuid.UUID):
+def _record_move(estate_id, form_class, slot: str, stage: HandoverStage, evidence, message):
+    """One transition form: validate, record with its evidence, or re-render with errors."""
     estate = get_estate(estate_id)
-    form = CaretakingForm(prefix="caretaking")
+    form = form_class(prefix=slot)
     if not form.validate_on_submit():
-        return _render(estate, 422, caretaking=form)
+        return _render(estate, 422, **{slot: form})
     try:
         services.record_transition(
-            estate,
-            HandoverStage.PARTIAL_CARETAKING,
-            form.effective_date.data,
-            note=form.note.data or "",
-            agreement=form.evidence(),
+            estate, stage, form.effective_date.data, note=form.note.data or "", **evidence(form)
         )
     except DomainError as error:
         _show_errors(form, error)
-        return _render(estate, error.status, caretaking=form)
-    return _done(estate, _("Partial caretaking recorded."))
+        return _render(estate, error.status, **{slot: form})
+    return _done(estate, message)
+
+
+@bp.post("/<uuid:estate_id>/handover/caretaking")
+@require_permission(Permission.MANAGE_HANDOVER)
+def to_caretaking(estate_id: uuid.UUID):
+    return _record_move(
+        estate_id,
+        CaretakingForm,
+        "caretaking",
+        HandoverStage.PARTIAL_CARETAKING,
+        lambda form: {"agreement": form.evidence()},
+        _("Partial caretaking recorded."),
+    )
 
 
 @bp.post("/<uuid:estate_id>/handover/takeover")
 @require_permission(Permission.MANAGE_HANDOVER)
 def to_takeover(estate_id: uuid.UUID):
-    estate = get_estate(estate_id)
-    form = TakeoverForm(prefix="takeover")
-    if not form.validate_on_submit():
-        return _render(estate, 422, takeover=form)
-    try:
-        services.record_transition(
-            estate,
-            HandoverStage.FULL_TAKEOVER,
-            form.effective_date.data,
-            note=form.note.data or "",
-            vote=form.vote(),
-            checklist=form.checklist_items(),
-        )
-    except DomainError as error:
-        _show_errors(form, error)
-        return _render(estate, error.status, takeover=form)
-    return _done(estate, _("Full takeover recorded."))
+    return _record_move(
+        estate_id,
+        TakeoverForm,
+        "takeover",
+        HandoverStage.FULL_TAKEOVER,
+        lambda form: {"vote": form.vote(), "checklist": form.checklist_items()},
+        _("Full takeover recorded."),
+    )
 
 
 @bp.post("/<uuid:estate_id>/handover/termination")
 @require_permission(Permission.MANAGE_HANDOVER)
 def to_terminated(estate_id: uuid.UUID):
-    estate = get_estate(estate_id)
-    form = TerminationForm(prefix="termination")
-    if not form.validate_on_submit():
-        return _render(estate, 422, termination=form)
-    try:
-        services.record_transition(
-            estate,
-            HandoverStage.TERMINATED,
-            form.effective_date.data,
-            note=form.note.data or "",
-            settlement_acknowledged=bool(form.settlement_acknowledged.data),
-        )
-    except DomainError as error:
-        _show_errors(form, error)
-        return _render(estate, error.status, termination=form)
-    return _done(estate, _("Termination recorded."))
+    return _record_move(
+        estate_id,
+        TerminationForm,
+        "termination",
+        HandoverStage.TERMINATED,
+        lambda form: {"settlement_acknowledged": bool(form.settlement_acknowledged.data)},
+        _("Termination recorded."),
+    )
 
 
 @bp.post("/<uuid:estate_id>/handover/reversal")
