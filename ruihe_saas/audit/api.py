@@ -6,7 +6,6 @@ from ruihe_saas.audit import services
 from ruihe_saas.audit.schemas import AuditArgs, AuditEventSchema
 from ruihe_saas.auth.permissions import Permission
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
-from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, errors
 from ruihe_saas.web.pagination import page_schema
 
 blp = tenant_api_blueprint("audit_api", __name__, "/audit", description="The audit trail")
@@ -15,8 +14,6 @@ blp = tenant_api_blueprint("audit_api", __name__, "/audit", description="The aud
 @blp.get("")
 @blp.arguments(AuditArgs, location="query")
 @blp.response(200, page_schema(AuditEventSchema))
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_AUDIT)
 def audit_trail(args):
     """Who changed what and when, newest first, with old and new values (kept forever)."""

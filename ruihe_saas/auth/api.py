@@ -23,7 +23,7 @@ from ruihe_saas.errors import Unauthorized
 from ruihe_saas.jobs import enqueue
 from ruihe_saas.jobs.schemas import JobAcceptedSchema
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
-from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, errors, require_api_user
+from ruihe_saas.web.api import BEARER_SECURITY, errors, require_api_user
 from ruihe_saas.web.pagination import PageArgs, page_schema
 
 auth_blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Authentication")
@@ -80,8 +80,6 @@ members_blp = tenant_api_blueprint(
 @members_blp.get("")
 @members_blp.arguments(PageArgs, location="query")
 @members_blp.response(200, page_schema(MemberSchema))
-@errors(members_blp, *TENANT_ERRORS)
-@members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_MEMBERS)
 def list_members(args):
     """Members of the tenant (owners only)."""
@@ -91,8 +89,7 @@ def list_members(args):
 @members_blp.post("")
 @members_blp.arguments(MemberCreateSchema)
 @members_blp.response(201, MemberSchema)
-@errors(members_blp, 400, *TENANT_ERRORS, 409)
-@members_blp.doc(security=BEARER_SECURITY)
+@errors(members_blp, 400, 409)
 @require_permission(Permission.MANAGE_MEMBERS)
 def add_member(data):
     """Give an existing user a role in this tenant (``estate_ids`` for estate admins and
@@ -102,8 +99,6 @@ def add_member(data):
 
 @members_blp.get("/<uuid:member_id>")
 @members_blp.response(200, MemberSchema)
-@errors(members_blp, *TENANT_ERRORS)
-@members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_MEMBERS)
 def get_member(member_id: uuid.UUID):
     return services.get_member(member_id)
@@ -112,8 +107,7 @@ def get_member(member_id: uuid.UUID):
 @members_blp.patch("/<uuid:member_id>")
 @members_blp.arguments(MemberUpdateSchema)
 @members_blp.response(200, MemberSchema)
-@errors(members_blp, 400, *TENANT_ERRORS, 409)
-@members_blp.doc(security=BEARER_SECURITY)
+@errors(members_blp, 400, 409)
 @require_permission(Permission.MANAGE_MEMBERS)
 def update_member(data, member_id: uuid.UUID):
     """Change a member's role and/or estate scope (a tenant keeps at least one owner)."""
@@ -124,8 +118,7 @@ def update_member(data, member_id: uuid.UUID):
 
 @members_blp.delete("/<uuid:member_id>")
 @members_blp.response(204)
-@errors(members_blp, *TENANT_ERRORS, 409)
-@members_blp.doc(security=BEARER_SECURITY)
+@errors(members_blp, 409)
 @require_permission(Permission.MANAGE_MEMBERS)
 def remove_member(member_id: uuid.UUID):
     services.remove_member(services.get_member(member_id))
@@ -133,8 +126,6 @@ def remove_member(member_id: uuid.UUID):
 
 @members_blp.post("/roster-report")
 @members_blp.response(202, JobAcceptedSchema)
-@errors(members_blp, *TENANT_ERRORS)
-@members_blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_MEMBERS)
 def roster_report():
     """Count the tenant's members by role in a background job (poll ``/jobs/<id>``)."""

@@ -19,13 +19,13 @@ from ruihe_saas.estates.schemas import (
     ParkingSpaceUpdateSchema,
 )
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
-from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, errors
+from ruihe_saas.web.api import errors
 from ruihe_saas.web.pagination import Page, PageArgs, page_schema
 
 blp = tenant_api_blueprint(
     "estates_api", __name__, "/estates", description="Estates and their dwellings"
 )
-WRITE_ERRORS = (400, *TENANT_ERRORS, 409)
+WRITE_ERRORS = (400, 409)
 
 
 def _counted(page: Page) -> Page:
@@ -36,8 +36,6 @@ def _counted(page: Page) -> Page:
 @blp.get("")
 @blp.arguments(EstateListArgs, location="query")
 @blp.response(200, page_schema(EstateSchema))
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def list_estates(args):
     """Estates of the tenant (an estate-scoped member sees their estates only)."""
@@ -48,7 +46,6 @@ def list_estates(args):
 @blp.arguments(EstateSchema)
 @blp.response(201, EstateSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_ESTATES)
 def create_estate(data):
     """Onboard an estate (stage: prospect)."""
@@ -57,8 +54,6 @@ def create_estate(data):
 
 @blp.get("/<uuid:estate_id>")
 @blp.response(200, EstateSchema)
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def get_estate(estate_id: uuid.UUID):
     return services.with_counts([services.get_estate(estate_id)])[0]
@@ -68,7 +63,6 @@ def get_estate(estate_id: uuid.UUID):
 @blp.arguments(EstateUpdateSchema(partial=True))
 @blp.response(200, EstateSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_ESTATES)
 def update_estate(data, estate_id: uuid.UUID):
     estate = services.update_estate(services.get_estate(estate_id), data)
@@ -81,8 +75,6 @@ def update_estate(data, estate_id: uuid.UUID):
 @blp.get("/<uuid:estate_id>/buildings")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(BuildingSchema))
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def list_buildings(args, estate_id: uuid.UUID):
     estate = services.get_estate(estate_id)
@@ -93,7 +85,6 @@ def list_buildings(args, estate_id: uuid.UUID):
 @blp.arguments(BuildingSchema)
 @blp.response(201, BuildingSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def create_building(data, estate_id: uuid.UUID):
     return services.create_building(services.get_estate(estate_id), data)
@@ -103,7 +94,6 @@ def create_building(data, estate_id: uuid.UUID):
 @blp.arguments(BuildingUpdateSchema(partial=True))
 @blp.response(200, BuildingSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def update_building(data, estate_id: uuid.UUID, building_id: uuid.UUID):
     building = services.get_building(services.get_estate(estate_id), building_id)
@@ -116,8 +106,6 @@ def update_building(data, estate_id: uuid.UUID, building_id: uuid.UUID):
 @blp.get("/<uuid:estate_id>/households")
 @blp.arguments(HouseholdListArgs, location="query")
 @blp.response(200, page_schema(HouseholdSchema))
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def list_households(args, estate_id: uuid.UUID):
     """Households, filtered by building, occupancy, category, or a search of room/name/phone."""
@@ -138,7 +126,6 @@ def list_households(args, estate_id: uuid.UUID):
 @blp.arguments(HouseholdSchema)
 @blp.response(201, HouseholdSchema)
 @errors(blp, *WRITE_ERRORS, 422)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def create_household(data, estate_id: uuid.UUID):
     return services.create_household(services.get_estate(estate_id), data)
@@ -146,8 +133,6 @@ def create_household(data, estate_id: uuid.UUID):
 
 @blp.get("/<uuid:estate_id>/households/<uuid:household_id>")
 @blp.response(200, HouseholdSchema)
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def get_household(estate_id: uuid.UUID, household_id: uuid.UUID):
     return services.get_household(services.get_estate(estate_id), household_id)
@@ -157,7 +142,6 @@ def get_household(estate_id: uuid.UUID, household_id: uuid.UUID):
 @blp.arguments(HouseholdUpdateSchema(partial=True))
 @blp.response(200, HouseholdSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def update_household(data, estate_id: uuid.UUID, household_id: uuid.UUID):
     household = services.get_household(services.get_estate(estate_id), household_id)
@@ -170,8 +154,6 @@ def update_household(data, estate_id: uuid.UUID, household_id: uuid.UUID):
 @blp.get("/<uuid:estate_id>/parking-spaces")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(ParkingSpaceSchema))
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def list_parking(args, estate_id: uuid.UUID):
     estate = services.get_estate(estate_id)
@@ -182,7 +164,6 @@ def list_parking(args, estate_id: uuid.UUID):
 @blp.arguments(ParkingSpaceSchema)
 @blp.response(201, ParkingSpaceSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def create_parking(data, estate_id: uuid.UUID):
     return services.create_parking(services.get_estate(estate_id), data)
@@ -192,7 +173,6 @@ def create_parking(data, estate_id: uuid.UUID):
 @blp.arguments(ParkingSpaceUpdateSchema(partial=True))
 @blp.response(200, ParkingSpaceSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def update_parking(data, estate_id: uuid.UUID, space_id: uuid.UUID):
     """Change a parking space, e.g. assign it to a household (``household_id``) or free it."""

@@ -31,20 +31,18 @@ from ruihe_saas.handover.schemas import (
     TransitionSchema,
 )
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
-from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, errors
+from ruihe_saas.web.api import errors
 from ruihe_saas.web.pagination import PageArgs, page_schema
 
 blp = tenant_api_blueprint(
     "handover_api", __name__, "/estates", description="The handover lifecycle of estates"
 )
-WRITE_ERRORS = (400, *TENANT_ERRORS, 409, 422)
+WRITE_ERRORS = (400, 409, 422)
 
 
 @blp.get("/<uuid:estate_id>/transitions")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(TransitionSchema))
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def list_transitions(args, estate_id: uuid.UUID):
     """The estate's handover history, oldest first, with the evidence of each transition."""
@@ -56,7 +54,6 @@ def list_transitions(args, estate_id: uuid.UUID):
 @blp.arguments(TransitionCreateSchema)
 @blp.response(201, TransitionSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_HANDOVER)
 def create_transition(data, estate_id: uuid.UUID):
     """Move the estate to a new stage, with its evidence.
@@ -80,8 +77,6 @@ def create_transition(data, estate_id: uuid.UUID):
 
 @blp.get("/<uuid:estate_id>/transitions/checklist-template")
 @blp.response(200, ChecklistTemplateItemSchema(many=True))
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def checklist_template(estate_id: uuid.UUID):
     """The tenant's handover checklist: the items a full takeover's checklist must cover."""
@@ -91,8 +86,6 @@ def checklist_template(estate_id: uuid.UUID):
 
 @blp.get("/<uuid:estate_id>/transitions/settlement-summary")
 @blp.response(200, SettlementSchema)
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def settlement_summary(estate_id: uuid.UUID):
     """What a termination would have to settle now (to show before acknowledging it)."""
@@ -101,8 +94,6 @@ def settlement_summary(estate_id: uuid.UUID):
 
 @blp.get("/<uuid:estate_id>/transitions/<uuid:transition_id>")
 @blp.response(200, TransitionSchema)
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_ESTATES)
 def get_transition(estate_id: uuid.UUID, transition_id: uuid.UUID):
     return services.get_transition(get_estate(estate_id), transition_id)
@@ -112,7 +103,6 @@ def get_transition(estate_id: uuid.UUID, transition_id: uuid.UUID):
 @blp.arguments(ReversalSchema)
 @blp.response(201, TransitionSchema)
 @errors(blp, *WRITE_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.MANAGE_HANDOVER)
 def reverse_transition(data, estate_id: uuid.UUID, transition_id: uuid.UUID):
     """Reverse the latest transition in effect: a new ``reversal`` record (the reversed one

@@ -20,7 +20,7 @@ from ruihe_saas.imports.schemas import (
     MultipartParser,
 )
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
-from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, ApiErrorSchema, errors
+from ruihe_saas.web.api import ApiErrorSchema, errors
 
 blp = tenant_api_blueprint(
     "imports_api", __name__, "/estates", description="Onboarding data imports"
@@ -36,8 +36,6 @@ def _download(data: bytes, mimetype: str, name: str):
 
 @blp.get("/<uuid:estate_id>/imports/template.xlsx")
 @blp.response(200, BINARY, content_type=formats.XLSX_MIMETYPE, description="The template.")
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def template_xlsx(estate_id: uuid.UUID):
     """The XLSX template: a 房屋 sheet with the headers, a 说明 sheet explaining the columns."""
@@ -47,8 +45,6 @@ def template_xlsx(estate_id: uuid.UUID):
 
 @blp.get("/<uuid:estate_id>/imports/template.csv")
 @blp.response(200, BINARY, content_type=formats.CSV_MIMETYPE, description="The template.")
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def template_csv(estate_id: uuid.UUID):
     """The CSV template: the header row only (UTF-8 with BOM)."""
@@ -73,8 +69,7 @@ def template_csv(estate_id: uuid.UUID):
     "spreadsheet's row number; column: the file's header).",
     example=IMPORT_ERROR_EXAMPLE,
 )
-@errors(blp, 400, *TENANT_ERRORS, 413)
-@blp.doc(security=BEARER_SECURITY)
+@errors(blp, 400, 413)
 @require_permission(Permission.EDIT_ESTATE_DATA)
 def import_file(data, estate_id: uuid.UUID):
     """Import buildings, households and parking spaces from one file (multipart ``file``).
@@ -94,8 +89,7 @@ def import_file(data, estate_id: uuid.UUID):
 @blp.post("/<uuid:estate_id>/copies")
 @blp.arguments(EstateCopySchema)
 @blp.response(201, EstateSchema)
-@errors(blp, 400, *TENANT_ERRORS, 409)
-@blp.doc(security=BEARER_SECURITY)
+@errors(blp, 400, 409)
 @require_permission(Permission.MANAGE_ESTATES)
 def copy_estate(data, estate_id: uuid.UUID):
     """Create an estate with this estate's buildings (no households, no parking spaces)."""

@@ -8,15 +8,12 @@ from ruihe_saas.auth.permissions import Permission
 from ruihe_saas.jobs import services
 from ruihe_saas.jobs.schemas import JobSchema
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
-from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, errors
 
 blp = tenant_api_blueprint("jobs_api", __name__, "/jobs", description="Background jobs")
 
 
 @blp.get("/<uuid:job_id>")
 @blp.response(200, JobSchema)
-@errors(blp, *TENANT_ERRORS)
-@blp.doc(security=BEARER_SECURITY)
 @require_permission(Permission.VIEW_JOBS)
 def get_job(job_id: uuid.UUID):
     """Status and progress of one of the tenant's jobs."""

@@ -76,12 +76,27 @@ def tenant_html_blueprint(name: str, import_name: str, url_prefix: str = "") -> 
     return blueprint
 
 
+class TenantApiBlueprint(flask_smorest.Blueprint):
+    """A tenant API blueprint: every operation needs a bearer token and may answer 401
+    (no token), 403 (the role lacks the permission) or 404 (not a member, unknown tenant or
+    object); that is documented here once instead of on every handler."""
+
+    def route(self, rule, *, parameters=None, **options):
+        register = super().route(rule, parameters=parameters, **options)
+
+        def decorator(view):
+            from ruihe_saas.web.api import BEARER_SECURITY, TENANT_ERRORS, errors
+
+            view = errors(self, *TENANT_ERRORS)(view)
+            return register(self.doc(security=BEARER_SECURITY)(view))
+
+        return decorator
+
+
 def tenant_api_blueprint(
     name: str, import_name: str, url_prefix: str = "", **kwargs
 ) -> flask_smorest.Blueprint:
-    blueprint = flask_smorest.Blueprint(
-        name, import_name, url_prefix=API_PREFIX + url_prefix, **kwargs
-    )
+    blueprint = TenantApiBlueprint(name, import_name, url_prefix=API_PREFIX + url_prefix, **kwargs)
     blueprint.url_value_preprocessor(_api_preprocessor)
     blueprint.url_defaults(_tenant_url_defaults)
     return blueprint

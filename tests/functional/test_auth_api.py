@@ -370,6 +370,14 @@ def test_openapi_document_and_docs_are_served_without_cdn(client, db):
     assert spec.status_code == 200
     assert "/api/v1/t/{tenant_slug}/members" in spec.json["paths"]
     assert spec.json["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    # every tenant operation documents its token and the 401/403/404 it can answer
+    for path, operations in spec.json["paths"].items():
+        if path.startswith("/api/v1/t/"):
+            for method, operation in operations.items():
+                if method == "parameters":
+                    continue
+                assert operation["security"] == [{"bearerAuth": []}], (method, path)
+                assert {"401", "403", "404"} <= set(operation["responses"]), (method, path)
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200
     html = docs.get_data(as_text=True)
