@@ -72,6 +72,7 @@ from ruihe_saas.handover.rules import (
 from ruihe_saas.handover.settlement import settlement_summary
 from ruihe_saas.ids import new_id
 from ruihe_saas.tenancy.context import current_actor_user_id
+from ruihe_saas.tenancy.lookup import get_owned
 from ruihe_saas.web.pagination import Page, paginate
 
 
@@ -218,7 +219,7 @@ def list_transitions(estate: Estate, page: int = 1, per_page: int = 20) -> Page:
 
 
 def get_transition(estate: Estate, transition_id: uuid.UUID) -> HandoverTransition:
-    record = db.session.get(HandoverTransition, (estate.tenant_id, transition_id))
+    record = get_owned(HandoverTransition, transition_id)
     if record is None or record.estate_id != estate.id:
         raise NotFound(_l("Transition not found."))
     _attach_details(estate, [record])
@@ -433,7 +434,7 @@ def reverse_transition(
     ``Conflict`` (a reversal, already reversed, not the latest, back-dated) or
     ``ValidationFailed`` (no reason)."""
     _lock(estate)
-    target = db.session.get(HandoverTransition, (estate.tenant_id, transition_id))
+    target = get_owned(HandoverTransition, transition_id)
     if target is None or target.estate_id != estate.id:
         raise NotFound(_l("Transition not found."))
     history = _history(estate)
