@@ -99,3 +99,20 @@ def test_production_refuses_a_role_that_bypasses_rls(app, monkeypatch):
     assert production.config["RUIHE_ENV"] == "production"
     with production.app_context():
         database.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_app_role_cannot_change_or_remove_the_audit_trail(db):
+    from sqlalchemy.exc import DBAPIError
+
+    from ruihe_saas.auth.models import Role
+    from ruihe_saas.tenancy import tenant_context
+    from tests.factories import member
+
+    owner = member(Role.OWNER)  # writes a "member created" audit event
+    with tenant_context(owner.tenant_id):
+        assert db.session.execute(text("SELECT count(*) FROM audit_events")).scalar() == 1
+        for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
+            with pytest.raises(DBAPIError, match="permission denied"):
+                with db.session.begin_nested():
+                    db.session.execute(text(statement))
