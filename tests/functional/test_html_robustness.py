@@ -1,0 +1,93 @@
+"""No HTML page answers 500, whatever a signed-in owner sends: every tenant route, GET with
+odd query strings and POST with junk form values (with a valid CSRF token)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ruihe_saas.auth.models import Role
+from ruihe_saas.estates.services import buildings_of, create_parking, list_households
+from ruihe_saas.tenancy import tenant_context
+from tests.conftest import csrf_from, login
+from tests.estate_factories import estate_with_households
+from tests.factories import PASSWORD, member
+
+FIELD_NAMES = [
+    "name", "code", "address", "year_built", "competent_unit", "previous_manager", "notes",
+    "floors", "has_lift", "kind", "position", "unit", "room", "floor", "area", "occupancy",
+    "owner_names", "phones", "category", "number", "household", "label", "role", "email",
+    "estates", "effective_date", "note", "reason", "page", "q", "building", "file", "dry_run",
+    "caretaking-effective_date", "caretaking-counterparty", "caretaking-services",
+    "caretaking-start_date", "caretaking-term_months", "takeover-effective_date",
+    "takeover-total_owners", "takeover-total_area", "takeover-participating_owners",
+    "takeover-participating_area", "takeover-approving_owners", "takeover-approving_area",
+    "takeover-meeting_date", "takeover-checklist-0-status", "takeover-checklist-0-title",
+    "termination-effective_date", "termination-settlement_acknowledged", "reversal-reason",
+    "reversal-effective_date", "reversal-transition_id", "building-name", "building-floors",
+    "parking-number", "parking-area",
+]  # fmt: skip
+
+JUNK = st.one_of(
+    st.sampled_from(["", " ", "0", "-1", "1e309", "NaN", "9" * 40, "2024-02-30", "'; DROP", "Ø"]),
+    st.text(max_size=30),
+)
+
+
+@pytest.fixture
+def site(client, db):
+    owner = member(Role.OWNER)
+    estate = estate_with_households(owner.tenant_id, "JUNK", buildings=1, rooms=2)
+    with tenant_context(owner.tenant_id):
+        building = buildings_of(estate)[0]
+        household = list_households(estate, 1, 1).items[0]
+        space = create_parking(estate, {"number": "P-1"})
+    ids = {
+        "tenant_slug": owner.tenant.slug,
+        "estate_id": estate.id,
+        "building_id": building.id,
+        "household_id": household.id,
+        "space_id": space.id,
+        "member_id": owner.id,
+    }
+    login(client, owner.user.email, PASSWORD)
+    token = csrf_from(client, f"/t/{owner.tenant.slug}/members")
+    return ids, token
+
+
+def _tenant_rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/t/<tenant_slug>"):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield method, rule.rule
+
+
+def _url(rule: str, ids: dict) -> str:
+    return re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda m: str(ids[m.group(1)]), rule)
+
+
+def test_every_tenant_route_is_covered(app):
+    assert len(list(_tenant_rules(app))) >= 25
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(values=st.fixed_dictionaries({name: JUNK for name in FIELD_NAMES}))
+def test_no_tenant_page_answers_500(app, client, site, values):
+    ids, token = site
+    for method, rule in _tenant_rules(app):
+        url = _url(rule, ids)
+        if method == "GET":
+            response = client.get(url, query_string=values)
+        else:
+            response = client.post(url, data={**values, "csrf_token": token})
+        assert response.status_code < 500, (method, url, values, response.status_code)
+        response.close()
