@@ -113,6 +113,8 @@ def test_the_app_role_cannot_change_or_remove_the_audit_trail(db):
     with tenant_context(owner.tenant_id):
         assert db.session.execute(text("SELECT count(*) FROM audit_events")).scalar() == 1
         for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
-            with pytest.raises(DBAPIError, match="permission denied"):
-                with db.session.begin_nested():
-                    db.session.execute(text(statement))
+            with (
+                pytest.raises(DBAPIError, match="permission denied"),
+                db.session.begin_nested(),
+            ):
+                db.session.execute(text(statement))
