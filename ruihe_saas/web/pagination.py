@@ -11,10 +11,11 @@ from sqlalchemy import Select, func
 from ruihe_saas.extensions import db
 
 MAX_PER_PAGE = 100
+MAX_PAGE = 100_000
 
 
 class PageArgs(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     per_page = ma.fields.Integer(
         load_default=20, validate=ma.validate.Range(min=1, max=MAX_PER_PAGE)
     )
@@ -29,6 +30,9 @@ class Page:
 
 
 def paginate(statement: Select, page: int, per_page: int) -> Page:
+    # Pages come from query strings: keep the offset within what every database accepts.
+    page = min(max(page, 1), MAX_PAGE)
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
     count = statement.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
     total = db.session.scalar(count)
     items = list(
