@@ -163,10 +163,6 @@ def update_member(
     return membership
 
 
-def set_member_role(membership: Membership, role: Role | str) -> Membership:
-    return update_member(membership, role=role)
-
-
 def _check_scope_fits_role(role: Role, estate_ids) -> None:
     if estate_ids and role not in ESTATE_SCOPED_ROLES:
         raise ValidationFailed(

@@ -82,10 +82,6 @@ class Estate(Audited, TenantScoped, EstateScoped, db.Model):
 
     estate_id = synonym("id")
 
-    buildings: Mapped[list[Building]] = relationship(
-        back_populates="estate", order_by="Building.position", viewonly=True
-    )
-
     def __repr__(self) -> str:
         return f"<Estate {self.code}>"
 
@@ -110,8 +106,6 @@ class Building(Audited, TenantScoped, EstateScoped, db.Model):
     kind: Mapped[BuildingKind] = mapped_column(
         enum_column(BuildingKind, "building_kind"), default=BuildingKind.LOW_RISE
     )
-
-    estate: Mapped[Estate] = relationship(back_populates="buildings", viewonly=True)
 
 
 class HouseholdCategory(TenantScoped, db.Model):
