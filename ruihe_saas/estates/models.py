@@ -78,6 +78,8 @@ class Estate(Audited, TenantScoped, EstateScoped, db.Model):
         enum_column(HandoverStage, "handover_stage"), default=HandoverStage.PROSPECT
     )
     stage_since: Mapped[date | None] = mapped_column(Date)
+    # the collection rate (收缴率) the estate aims for, in % (Mo'er: 90)
+    collection_target_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
     estate_id = synonym("id")
@@ -203,3 +205,28 @@ class MembershipEstate(Audited, TenantScoped, db.Model):
 
     membership_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     estate_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class OccupancyChange(Audited, TenantScoped, EstateScoped, db.Model):
+    """A dated change of a household's occupancy (vacant → occupied …): billing prorates
+    the lines whose rate or applicability depends on occupancy. The occupancy on a day is
+    ``to_occupancy`` of the latest change on or before it, else ``from_occupancy`` of the
+    first change, else ``Household.occupancy``."""
+
+    __tablename__ = "occupancy_changes"
+    __audit_type__ = "occupancy_change"
+    __table_args__ = (
+        tenant_fk(["estate_id"], "estates"),
+        tenant_fk(["household_id"], "households"),
+        UniqueConstraint("tenant_id", "household_id", "effective_date"),
+    )
+
+    estate_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    household_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    effective_date: Mapped[date] = mapped_column(Date)
+    from_occupancy: Mapped[Occupancy] = mapped_column(
+        enum_column(Occupancy, "occupancy_from")
+    )
+    to_occupancy: Mapped[Occupancy] = mapped_column(enum_column(Occupancy, "occupancy_to"))
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())

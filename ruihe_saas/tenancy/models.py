@@ -7,6 +7,8 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
+    UniqueConstraint,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -96,3 +98,15 @@ def tenant_fk(columns: list[str], target_table: str, **kwargs) -> ForeignKeyCons
         [f"{target_table}.tenant_id", f"{target_table}.id"],
         **kwargs,
     )
+
+
+class NumberSequence(TenantScoped, db.Model):
+    """A per-tenant counter for human-facing numbers (bills, receipts): ``tenancy.sequences``
+    takes numbers from it under a row lock, in the caller's transaction, so they are
+    gap-free."""
+
+    __tablename__ = "number_sequences"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(40))  # "bill:2024", "receipt:2024"
+    last_value: Mapped[int] = mapped_column(BigInteger, default=0)
