@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, Index, Numeric, String, Text, Uuid, func
+from sqlalchemy import Date, Index, Numeric, Text, Uuid, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ruihe_saas.audit.models import Audited

@@ -18,6 +18,12 @@ class Permission(enum.StrEnum):
     EDIT_ESTATE_DATA = "edit_estate_data"  # buildings, households, parking, imports
     MANAGE_HANDOVER = "manage_handover"  # record handover transitions
     VIEW_AUDIT = "view_audit"
+    VIEW_BILLING = "view_billing"  # fee schedules, bills, arrears, collection rate
+    MANAGE_FEES = "manage_fees"  # fee schedules, items, adjustments, shared meters
+    ENTER_READINGS = "enter_readings"  # meter readings, occupancy changes
+    RUN_BILLING = "run_billing"  # preview and run billing
+    VOID_BILLS = "void_bills"  # credit (红冲) a bill or a line
+    CHASE_ARREARS = "chase_arrears"  # record arrears chasing, print reminder notices
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -30,6 +36,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EDIT_ESTATE_DATA,
             Permission.MANAGE_HANDOVER,
             Permission.VIEW_AUDIT,
+            Permission.VIEW_BILLING,
+            Permission.MANAGE_FEES,
+            Permission.ENTER_READINGS,
+            Permission.RUN_BILLING,
+            Permission.CHASE_ARREARS,
         }
     ),
     Role.FINANCE: frozenset(
@@ -38,12 +49,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_JOBS,
             Permission.VIEW_ESTATES,
             Permission.VIEW_AUDIT,
+            Permission.VIEW_BILLING,
+            Permission.VOID_BILLS,
+            Permission.CHASE_ARREARS,
         }
     ),
     Role.CASHIER: frozenset(
-        {Permission.VIEW_TENANT, Permission.VIEW_JOBS, Permission.VIEW_ESTATES}
+        {
+            Permission.VIEW_TENANT,
+            Permission.VIEW_JOBS,
+            Permission.VIEW_ESTATES,
+            Permission.VIEW_BILLING,
+            Permission.ENTER_READINGS,
+            Permission.CHASE_ARREARS,
+        }
     ),
-    Role.VIEWER: frozenset({Permission.VIEW_TENANT, Permission.VIEW_ESTATES}),
+    Role.VIEWER: frozenset(
+        {Permission.VIEW_TENANT, Permission.VIEW_ESTATES, Permission.VIEW_BILLING}
+    ),
 }
 
 

@@ -224,9 +224,7 @@ class OccupancyChange(Audited, TenantScoped, EstateScoped, db.Model):
     estate_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     household_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     effective_date: Mapped[date] = mapped_column(Date)
-    from_occupancy: Mapped[Occupancy] = mapped_column(
-        enum_column(Occupancy, "occupancy_from")
-    )
+    from_occupancy: Mapped[Occupancy] = mapped_column(enum_column(Occupancy, "occupancy_from"))
     to_occupancy: Mapped[Occupancy] = mapped_column(enum_column(Occupancy, "occupancy_to"))
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())

@@ -164,9 +164,7 @@ class FeeItem(Audited, TenantScoped, EstateScoped, db.Model):
     unit: Mapped[str] = mapped_column(String(10), default="")  # 吨, 度 (metered)
     meter_kind: Mapped[MeterKind | None] = mapped_column(enum_column(MeterKind, "meter_kind"))
     shared_meter_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    split_basis: Mapped[SplitBasis | None] = mapped_column(
-        enum_column(SplitBasis, "split_basis")
-    )
+    split_basis: Mapped[SplitBasis | None] = mapped_column(enum_column(SplitBasis, "split_basis"))
     occupied_only: Mapped[bool] = mapped_column(Boolean, default=False)
     charge_period: Mapped[str | None] = mapped_column(String(7))  # one-off: "2024-07"
     household_ids: Mapped[list | None] = mapped_column(JSON_DOCUMENT)  # one-off targets
@@ -189,9 +187,7 @@ class FeeAdjustment(Audited, TenantScoped, EstateScoped, db.Model):
         tenant_fk(["estate_id"], "estates"),
         tenant_fk(["household_id"], "households"),
         tenant_fk(["category_id"], "household_categories"),
-        CheckConstraint(
-            "(household_id IS NULL) <> (category_id IS NULL)", "household_or_category"
-        ),
+        CheckConstraint("(household_id IS NULL) <> (category_id IS NULL)", "household_or_category"),
         CheckConstraint("value > 0", "value_positive"),
         CheckConstraint("kind <> 'percent' OR value <= 100", "percent_at_most_100"),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", "valid_range"),
@@ -225,9 +221,7 @@ class MeterReading(Audited, TenantScoped, EstateScoped, db.Model):
 
     estate_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     household_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    meter_kind: Mapped[MeterKind] = mapped_column(
-        enum_column(MeterKind, "meter_reading_kind")
-    )
+    meter_kind: Mapped[MeterKind] = mapped_column(enum_column(MeterKind, "meter_reading_kind"))
     period: Mapped[str] = mapped_column(String(7), index=True)
     previous_reading: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     current_reading: Mapped[Decimal] = mapped_column(Numeric(14, 2))

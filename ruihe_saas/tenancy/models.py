@@ -8,11 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    UniqueConstraint,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
     String,
+    UniqueConstraint,
     Uuid,
     func,
 )
