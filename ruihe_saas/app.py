@@ -111,11 +111,17 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from ruihe_saas.arrears import api as arrears_api
+    from ruihe_saas.arrears import views as arrears_views
     from ruihe_saas.audit import api as audit_api
     from ruihe_saas.auth import api as auth_api
     from ruihe_saas.auth import views as auth_views
+    from ruihe_saas.billing import api as billing_api
+    from ruihe_saas.billing import views as billing_views
     from ruihe_saas.estates import api as estates_api
     from ruihe_saas.estates import views as estates_views
+    from ruihe_saas.fees import api as fees_api
+    from ruihe_saas.fees import views as fees_views
     from ruihe_saas.handover import api as handover_api
     from ruihe_saas.handover import views as handover_views
     from ruihe_saas.imports import api as imports_api
@@ -135,6 +141,9 @@ def _register_blueprints(app: Flask) -> None:
         handover_api.blp,
         imports_api.blp,
         audit_api.blp,
+        fees_api.blp,
+        billing_api.blp,
+        arrears_api.blp,
     ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)
@@ -145,6 +154,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(estates_views.bp)
     app.register_blueprint(handover_views.bp)
     app.register_blueprint(imports_views.bp)
+    app.register_blueprint(fees_views.bp)
+    app.register_blueprint(billing_views.bp)
+    app.register_blueprint(arrears_views.bp)
 
 
 def _register_cli(app: Flask) -> None:

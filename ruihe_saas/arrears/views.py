@@ -1,0 +1,7 @@
+"""Arrears aging, chasing records, collection rate: pages."""
+
+from __future__ import annotations
+
+from ruihe_saas.tenancy.blueprints import tenant_html_blueprint
+
+bp = tenant_html_blueprint("arrears", __name__, "/arrears")

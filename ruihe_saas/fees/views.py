@@ -1,0 +1,7 @@
+"""Fee schedules, fee items, adjustments, meter readings: pages."""
+
+from __future__ import annotations
+
+from ruihe_saas.tenancy.blueprints import tenant_html_blueprint
+
+bp = tenant_html_blueprint("fees", __name__, "/fees")
