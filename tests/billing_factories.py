@@ -111,3 +111,24 @@ def bill_for(household, period: str, amounts: dict, schedule, *, due_date: date 
             )
         db.session.flush()
     return bill
+
+
+def set_stages(estate, *moves) -> None:
+    """Give ``estate`` a handover history: ``(date, stage)`` advances, oldest first."""
+    from ruihe_saas.estates.models import HandoverStage
+    from ruihe_saas.handover.models import HandoverTransition
+
+    with tenant_context(estate.tenant_id):
+        previous = HandoverStage.PROSPECT
+        for day, stage in moves:
+            db.session.add(
+                HandoverTransition(
+                    estate_id=estate.id,
+                    from_stage=previous,
+                    to_stage=HandoverStage(stage),
+                    effective_date=day,
+                )
+            )
+            previous = HandoverStage(stage)
+        estate.stage, estate.stage_since = previous, moves[-1][0]
+        db.session.flush()

@@ -109,6 +109,13 @@ def derived_stage(estate: Estate) -> tuple[HandoverStage, date | None]:
     return _replay(_history(estate))
 
 
+def stage_timeline(estate: Estate) -> list[tuple[date, HandoverStage]]:
+    """``(effective date, stage from that day on)`` for each record, oldest first (a later
+    record of the same day wins); before the first record the estate is a prospect.
+    Billing prorates lines with it."""
+    return [(record.effective_date, record.to_stage) for record in _history(estate)]
+
+
 def latest_reversible(history: list[HandoverTransition]) -> HandoverTransition | None:
     """The latest advance still in effect (not reversed): the only one that can be reversed."""
     reversed_ids = {r.reverses_id for r in history if r.reverses_id is not None}
