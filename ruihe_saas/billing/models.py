@@ -215,3 +215,15 @@ class BillCredit(Audited, TenantScoped, EstateScoped, db.Model):
     credited_on: Mapped[date] = mapped_column(Date)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+
+
+def bill_status_for(amount: Decimal, credited: Decimal, paid: Decimal) -> BillStatus:
+    """A bill's status from its amounts: fully credited → void; nothing left → paid; some
+    paid → partially paid; else open."""
+    if amount > 0 and credited >= amount:
+        return BillStatus.VOID
+    if amount - credited - paid <= 0:
+        return BillStatus.PAID
+    if paid > 0:
+        return BillStatus.PARTIALLY_PAID
+    return BillStatus.OPEN
