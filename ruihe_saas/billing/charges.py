@@ -52,7 +52,8 @@ def decimal_str(value: int, scale: int, min_places: int = 2) -> str:
     if "." in text:
         text = text.rstrip("0")
     whole, _, places = text.partition(".")
-    return f"{whole}.{places.ljust(min_places, '0')}"
+    places = places.ljust(min_places, "0")
+    return f"{whole}.{places}" if places else whole
 
 
 # --- amounts --------------------------------------------------------------------------

@@ -267,13 +267,14 @@ def chunk_facts(run_plan: RunPlan, chunk: list[HouseholdFacts]) -> ChunkFacts:
                 scaled(current, QUANTITY_SCALE),
             )
     if run_plan.needs_parking:
-        facts.parking = dict(
-            db.session.execute(
+        facts.parking = {
+            household_id: spaces
+            for household_id, spaces in db.session.execute(
                 select(ParkingSpace.household_id, func.count())
                 .where(_in_chunk(ParkingSpace.household_id, chunk))
                 .group_by(ParkingSpace.household_id)
-            ).tuples()
-        )
+            )
+        }
     for change in db.session.execute(
         select(
             OccupancyChange.household_id,
