@@ -76,6 +76,11 @@ def from_environment(instance_path: Path) -> dict:
             minutes=int(os.environ.get("RUIHE_SESSION_MINUTES", "480"))
         ),
         "API_TOKEN_DAYS": int(os.environ.get("RUIHE_API_TOKEN_DAYS", "90")),
+        # billing runs: households per chunk (one transaction each), a pause between chunks
+        # to yield to other load, and when a run without progress counts as abandoned
+        "RUIHE_BILLING_CHUNK": int(os.environ.get("RUIHE_BILLING_CHUNK", "2000")),
+        "RUIHE_BILLING_THROTTLE_MS": int(os.environ.get("RUIHE_BILLING_THROTTLE_MS", "0")),
+        "RUIHE_BILLING_STALE_SECONDS": int(os.environ.get("RUIHE_BILLING_STALE_SECONDS", "300")),
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("RUIHE_TIMEZONE", "Asia/Shanghai"),
         "RUIHE_LANGUAGES": ["zh", "en"],
