@@ -126,7 +126,7 @@ class Bill(TenantScoped, EstateScoped, db.Model):
         Index("ix_bills_estate_period", "tenant_id", "estate_id", "period"),
         Index("ix_bills_building_period", "tenant_id", "building_id", "period"),
         CheckConstraint("amount >= 0 AND credited >= 0 AND paid >= 0", "amounts_not_negative"),
-        CheckConstraint("credited + paid <= amount", "not_overpaid"),
+        CheckConstraint("ROUND(credited + paid, 2) <= amount", "not_overpaid"),
     )
 
     estate_id: Mapped[uuid.UUID] = mapped_column(Uuid)
@@ -159,7 +159,7 @@ class BillLine(TenantScoped, EstateScoped, db.Model):
         UniqueConstraint("tenant_id", "household_id", "period", "fee_item_id"),
         Index("ix_bill_lines_bill", "tenant_id", "bill_id"),
         CheckConstraint("amount >= 0 AND credited >= 0 AND paid >= 0", "amounts_not_negative"),
-        CheckConstraint("credited + paid <= amount", "not_overpaid"),
+        CheckConstraint("ROUND(credited + paid, 2) <= amount", "not_overpaid"),
         CheckConstraint("days >= 0 AND days <= period_days", "days_within_period"),
     )
 

@@ -331,6 +331,9 @@ def _render_household(estate: Estate, household, form: HouseholdForm | None = No
                 "notes": household.notes,
             },
         )
+    from ruihe_saas.billing.household import household_billing
+
+    can_bill = role_allows(g.membership.role, Permission.VIEW_BILLING)
     return render_template(
         "estates/household.html",
         estate=estate,
@@ -338,6 +341,7 @@ def _render_household(estate: Estate, household, form: HouseholdForm | None = No
         phones=[p for p in PHONE_SPLIT.split(household.phones or "") if p],
         parking=services.parking_of(household),
         form=form,
+        billing=household_billing(household) if can_bill else None,
     ), status
 
 
