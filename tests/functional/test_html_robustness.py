@@ -4,14 +4,21 @@ odd query strings and POST with junk form values (with a valid CSRF token)."""
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from ruihe_saas.auth.models import Role
+from ruihe_saas.billing.models import Bill, BillLine
+from ruihe_saas.billing.runs import execute_billing_run, start_billing_run
 from ruihe_saas.estates.services import buildings_of, create_parking, list_households
+from ruihe_saas.extensions import db as database
 from ruihe_saas.tenancy import tenant_context
+from tests.billing_factories import set_stages, simple_schedule
 from tests.conftest import csrf_from, login
 from tests.estate_factories import estate_with_households
 from tests.factories import PASSWORD, member
@@ -28,9 +35,19 @@ FIELD_NAMES = [
     "takeover-meeting_date", "takeover-checklist-0-status", "takeover-checklist-0-title",
     "termination-effective_date", "termination-settlement_acknowledged", "reversal-reason",
     "reversal-effective_date", "reversal-transition_id", "building-name", "building-floors",
-    "parking-number", "parking-area",
+    "parking-number", "parking-area", "period", "preview", "run", "status", "stages",
+    "effective_from", "effective_to", "late_fee_enabled", "late_fee_daily_rate",
+    "items-0-code", "items-0-name", "items-0-charge_kind", "items-0-rate", "items-0-frequency",
+    "items-0-households", "items-0-building_ids", "items-0-min_floor", "estate_id",
+    "adjustment-household", "adjustment-kind", "adjustment-value", "adjustment-reason",
+    "adjustment-valid_from", "reading-household", "reading-meter_kind", "reading-period",
+    "reading-current_reading", "reading-previous_reading", "occupancy-household",
+    "occupancy-to_occupancy", "occupancy-effective_date", "meter-name", "meter-meter_kind",
+    "meter_reading-shared_meter_id", "meter_reading-current_reading", "channel", "result",
+    "chased_on", "promised_on", "as_of",
 ]  # fmt: skip
 
+UNKNOWN = uuid.UUID("01900000-0000-7000-8000-000000000000")
 JUNK = st.one_of(
     st.sampled_from(["", " ", "0", "-1", "1e309", "NaN", "9" * 40, "2024-02-30", "'; DROP", "Ø"]),
     st.text(max_size=30),
@@ -45,7 +62,19 @@ def site(client, db):
         building = buildings_of(estate)[0]
         household = list_households(estate, 1, 1).items[0]
         space = create_parking(estate, {"number": "P-1"})
+    schedule = simple_schedule(estate)
+    set_stages(estate, (date(2024, 1, 1), "full_takeover"))
+    with tenant_context(owner.tenant_id):
+        run = start_billing_run(estate.id, "2024-07", False)
+        database.session.flush()
+        execute_billing_run(run.id)
+        bill = database.session.scalars(select(Bill)).first()
+        line = database.session.scalars(select(BillLine)).first()
     ids = {
+        "schedule_id": schedule.id,
+        "run_id": run.id,
+        "bill_id": bill.id,
+        "line_id": line.id,
         "tenant_slug": owner.tenant.slug,
         "estate_id": estate.id,
         "building_id": building.id,
@@ -66,7 +95,8 @@ def _tenant_rules(app):
 
 
 def _url(rule: str, ids: dict) -> str:
-    return re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda m: str(ids[m.group(1)]), rule)
+    # an id the fixture does not make: an unknown one (the page must answer 404, not 500)
+    return re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda m: str(ids.get(m.group(1), UNKNOWN)), rule)
 
 
 def test_every_tenant_route_is_covered(app):
