@@ -149,6 +149,8 @@ class ItemPlan:
     fixed_fen: int = field(init=False)
     days_in_force: int = field(init=False)
     rate_label: str = field(init=False)
+    # occupancy → (days, weighted days, pieces, segments) for households without changes
+    by_occupancy: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rate_e4 = scaled(self.rate, RATE_SCALE)

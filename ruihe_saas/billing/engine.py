@@ -321,18 +321,30 @@ def price_line(run_plan: RunPlan, plan: ItemPlan, household, facts: ChunkFacts, 
         line = price_one_off(plan)
         segments = plan.segments
     else:
-        parts = occupancy_segments(
-            plan.segments, facts.changes.get(household.id, ()), household.occupancy
-        )
-        days, weighted, pieces = weighted_days(parts, plan.occupancies, plan.vacant_weight)
+        days, weighted, pieces, segments = _charged_days(plan, household, facts)
         if days == 0:
             return None
-        segments = [segment for segment, _occupancy in parts]
         line = _price_by_kind(run_plan, plan, household, facts, tally, days, weighted, pieces)
         if line is None:
             return None
     adjustments = run_plan.adjustments_for(plan, household.id, household.category_id)
     return apply_adjustments(line, plan, adjustments, segments)
+
+
+def _charged_days(plan: ItemPlan, household, facts: ChunkFacts):
+    """Days charged, weighted days, their pieces and segments; computed once per occupancy
+    for the (many) households whose occupancy does not change in the span."""
+    changes = facts.changes.get(household.id)
+    if not changes:
+        cached = plan.by_occupancy.get(household.occupancy)
+        if cached is not None:
+            return cached
+    parts = occupancy_segments(plan.segments, changes or (), household.occupancy)
+    days, weighted, pieces = weighted_days(parts, plan.occupancies, plan.vacant_weight)
+    result = (days, weighted, pieces, [segment for segment, _occupancy in parts])
+    if not changes:
+        plan.by_occupancy[household.occupancy] = result
+    return result
 
 
 def _price_by_kind(run_plan, plan, household, facts, tally, days, weighted, pieces):

@@ -58,22 +58,21 @@ def write_bills(run_plan, drafts, run_id) -> None:
     period = run_plan.period
     new = [draft for draft in drafts if draft.existing is None]
     line_count = sum(len(draft.lines) for draft in drafts)
-    ids = iter(new_id_ints(len(new) + line_count))
+    ids = new_id_ints(len(new) + line_count)
     first_number = take_numbers(f"bill:{period.year}", len(new)) if new else 0
     estate_id = run_plan.estate.id
-    bills, lines, updates = [], [], []
+    bills, updates = [], []
     for offset, draft in enumerate(new):
         household = draft.household
         amount = draft.amount_fen
-        bill_id = next(ids)
-        draft.bill_id = bill_id
+        draft.bill_id = ids[offset]
         status = BillStatus.PAID if amount == 0 else BillStatus.OPEN
         bills.append(
             (
-                tenant_id, bill_id, estate_id, household.building_id, household.id, str(period),
-                bill_number(period.year, first_number + offset), run_id, period.start,
-                min(plan.due_date for plan, _line in draft.lines), fen_str(amount), "0.00",
-                "0.00", status,
+                tenant_id, draft.bill_id, estate_id, household.building_id, household.id,
+                str(period), bill_number(period.year, first_number + offset), run_id,
+                period.start, min(plan.due_date for plan, _line in draft.lines),
+                fen_str(amount), "0.00", "0.00", status,
             )
         )  # fmt: skip
     for draft in drafts:
@@ -88,23 +87,15 @@ def write_bills(run_plan, drafts, run_id) -> None:
                     "b_status": bill_status_for(new_amount, credited, paid),
                 }
             )
-        for plan, line in draft.lines:
-            lines.append(
-                (
-                    tenant_id, next(ids), draft.bill_id, estate_id, draft.household.id,
-                    str(period), plan.item_id, plan.code, plan.name, plan.revenue_category,
-                    plan.charge_kind, line.quantity, plan.unit, str(plan.rate),
-                    plan.span.months, line.days, plan.span.days, fen_str(line.gross_fen),
-                    fen_str(line.discount_fen), fen_str(line.amount_fen),
-                    line.formula[:FORMULA_LENGTH], "0.00", "0.00", run_id,
-                )
-            )  # fmt: skip
+    line_ids = iter(ids[len(new) :])
     if is_postgres():
-        _copy("bills", BILL_COLUMNS, bills)
-        _copy("bill_lines", LINE_COLUMNS, lines)
+        _copy("bills", BILL_COLUMNS, "".join(_copy_row(row) for row in bills))
+        text_rows = _line_texts(tenant_id, estate_id, str(period), run_id, drafts, line_ids)
+        _copy("bill_lines", PG_LINE_COLUMNS, text_rows)
     else:
         _insert(Bill, BILL_COLUMNS, bills)
-        _insert(BillLine, LINE_COLUMNS, lines)
+        _insert(BillLine, LINE_COLUMNS, _line_tuples(tenant_id, estate_id, str(period),
+                                                     run_id, drafts, line_ids))  # fmt: skip
     if updates:
         table = Bill.__table__
         db.session.execute(
@@ -114,6 +105,77 @@ def write_bills(run_plan, drafts, run_id) -> None:
             [{**u, "b_id": _uuid(u["b_id"])} for u in updates],
             execution_options={"synchronize_session": False},
         )
+
+
+def _line_tuples(tenant_id, estate_id, period: str, run_id, drafts, line_ids) -> list[tuple]:
+    return [
+        (
+            tenant_id,
+            next(line_ids),
+            draft.bill_id,
+            estate_id,
+            draft.household.id,
+            period,
+            plan.item_id,
+            plan.code,
+            plan.name,
+            plan.revenue_category,
+            plan.charge_kind,
+            line.quantity,
+            plan.unit,
+            str(plan.rate),
+            plan.span.months,
+            line.days,
+            plan.span.days,
+            fen_str(line.gross_fen),
+            fen_str(line.discount_fen),
+            fen_str(line.amount_fen),
+            line.formula[:FORMULA_LENGTH],
+            "0.00",
+            "0.00",
+            run_id,
+        )  # fmt: skip
+        for draft in drafts
+        for plan, line in draft.lines
+    ]
+
+
+# The same columns for COPY, constants first: each row is one f-string (the run's inner
+# loop writes hundreds of thousands of them).
+PG_LINE_COLUMNS = (
+    "tenant_id", "estate_id", "period", "billing_run_id", "credited", "paid",
+    "fee_item_id", "fee_item_code", "name", "revenue_category", "charge_kind", "unit", "rate",
+    "months", "period_days",
+    "id", "bill_id", "household_id", "quantity", "days", "gross", "discount", "amount",
+    "formula",
+)  # fmt: skip
+
+
+def _line_texts(tenant_id, estate_id, period: str, run_id, drafts, line_ids) -> str:
+    head = "\t".join(_copy_value(v) for v in (tenant_id, estate_id, period, run_id))
+    head += "\t0.00\t0.00\t"
+    items: dict = {}
+    out = []
+    for draft in drafts:
+        bill_hex = _copy_value(draft.bill_id)
+        household_hex = draft.household.id.hex
+        for plan, line in draft.lines:
+            item = items.get(plan.item_id)
+            if item is None:
+                item = items[plan.item_id] = head + "\t".join(
+                    _copy_value(v)
+                    for v in (plan.item_id, plan.code, plan.name, plan.revenue_category,
+                              plan.charge_kind, plan.unit, str(plan.rate), plan.span.months,
+                              plan.span.days)
+                ) + "\t"  # fmt: skip
+            gross, discount = line.gross_fen, line.discount_fen
+            out.append(
+                f"{item}{next(line_ids):032x}\t{bill_hex}\t{household_hex}\t{line.quantity}\t"
+                f"{line.days}\t{gross // 100}.{gross % 100:02d}\t"
+                f"{discount // 100}.{discount % 100:02d}\t{fen_str(gross - discount)}\t"
+                f"{line.formula[:FORMULA_LENGTH].translate(_ESCAPES)}\n"
+            )
+    return "".join(out)
 
 
 def _uuid(value) -> uuid.UUID:
@@ -137,13 +199,16 @@ def _copy_value(value) -> str:
     return str(value)
 
 
-def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    if not rows:
+def _copy_row(row: tuple) -> str:
+    return "\t".join(map(_copy_value, row)) + "\n"
+
+
+def _copy(table: str, columns: tuple[str, ...], payload: str) -> None:
+    if not payload:
         return
     stage = f"staging_{table}"
     names = ", ".join(columns)
     raw = db.session.connection().connection.driver_connection
-    payload = "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
     with raw.cursor() as cursor:
         # one per connection, emptied at each commit; no RLS on a temporary table
         cursor.execute(

@@ -119,6 +119,7 @@ class FuzzTarget:
     household_ids: tuple[str, ...]
     space_ids: tuple[str, ...]
     transition_ids: tuple[str, ...]
+    billing_ids: dict  # schedule_id, run_id, bill_id, line_id → a real one each
 
 
 @pytest.fixture
@@ -142,6 +143,7 @@ def fuzz_target(app, db, client) -> FuzzTarget:
         households = tuple(str(h.id) for h in list_households(estate, 1, 5).items)
         space = create_parking(estate, {"number": "P-1", "household_id": households[0]})
         space_ids = (str(space.id),)
+    billing_ids = _billing(estate)
     # Into the test's transaction: a failing request's rollback must not take it away.
     db.session.commit()
     accepted = client.post(f"/api/v1/t/{slug}/members/roster-report", headers=bearer(token))
@@ -158,7 +160,32 @@ def fuzz_target(app, db, client) -> FuzzTarget:
         household_ids=households,
         space_ids=space_ids,
         transition_ids=(str(transition.id),),
+        billing_ids=billing_ids,
     )
+
+
+def _billing(estate) -> dict:
+    """A fee schedule, a real billing run of July 2024 and its bills."""
+    from sqlalchemy import select
+
+    from ruihe_saas.billing.models import Bill, BillLine
+    from ruihe_saas.billing.runs import execute_billing_run, start_billing_run
+    from ruihe_saas.extensions import db
+    from tests.billing_factories import simple_schedule
+
+    schedule = simple_schedule(estate, stages="partial_caretaking")
+    with tenant_context(estate.tenant_id):
+        run = start_billing_run(estate.id, "2024-07", False)
+        db.session.flush()
+        execute_billing_run(run.id)
+        bill = db.session.scalars(select(Bill)).first()
+        line = db.session.scalars(select(BillLine)).first()
+    return {
+        "schedule_id": (str(schedule.id),),
+        "run_id": (str(run.id),),
+        "bill_id": (str(bill.id),),
+        "line_id": (str(line.id),),
+    }
 
 
 def _estates(tenant_id):
@@ -222,6 +249,8 @@ def _aim(case, target: FuzzTarget) -> None:
         _replace_some(params, "household_id", target.household_ids)
         _replace_some(params, "space_id", target.space_ids)
         _replace_some(params, "transition_id", target.transition_ids)
+        for name, known in target.billing_ids.items():
+            _replace_some(params, name, known)
     if isinstance(case.body, dict):
         _replace_some(case.body, "email", (target.owner_email, target.outsider_email))
         _replace_some(case.body, "owner_email", (target.outsider_email, target.owner_email))
