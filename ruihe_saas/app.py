@@ -147,6 +147,9 @@ def _register_blueprints(app: Flask) -> None:
     ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)
+    from ruihe_saas.tenancy.blueprints import template_helpers
+
+    app.context_processor(template_helpers)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(auth_views.members)
     app.register_blueprint(tenancy_views.bp)

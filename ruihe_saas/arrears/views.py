@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from ruihe_saas.arrears import chases, collection, exports, notice, services
 from ruihe_saas.arrears.forms import CHANNEL_LABELS, ChaseForm
 from ruihe_saas.arrears.schemas import ArrearsExportArgs, BillExportArgs, CollectionExportArgs
-from ruihe_saas.auth.permissions import Permission, role_allows
+from ruihe_saas.auth.permissions import Permission
 from ruihe_saas.billing.periods import Period
 from ruihe_saas.errors import DomainError, ValidationFailed
 from ruihe_saas.estates.services import buildings_of, get_estate, get_household
@@ -40,10 +40,6 @@ BAD_DATE = _l("Use a date like 2024-07-31.")
 
 @bp.context_processor
 def _template_helpers():
-    def can(permission: str) -> bool:
-        membership = g.get("membership")
-        return membership is not None and role_allows(membership.role, Permission(permission))
-
     def money(value) -> str:
         return "—" if value is None else f"{Decimal(value):,.2f}"
 
@@ -51,7 +47,6 @@ def _template_helpers():
         return "—" if value is None else f"{value:.2f}%"
 
     return {
-        "can": can,
         "money": money,
         "pct": pct,
         "buckets": services.BUCKETS,

@@ -33,15 +33,6 @@ RUNS_PER_PAGE = 20
 STATUSES = frozenset(status.value for status in BillStatus)
 
 
-@bp.context_processor
-def _template_helpers():
-    def can(permission: str) -> bool:
-        membership = g.get("membership")
-        return membership is not None and role_allows(membership.role, Permission(permission))
-
-    return {"can": can}
-
-
 def _page_number() -> int:
     return min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
 

@@ -34,11 +34,7 @@ UNKNOWN_HOUSEHOLD = _l("No household with this label in the estate.")
 
 @bp.context_processor
 def _template_helpers():
-    def can(permission: str) -> bool:
-        membership = g.get("membership")
-        return membership is not None and role_allows(membership.role, Permission(permission))
-
-    return {"can": can, "days_in_stage": services.days_in_stage}
+    return {"days_in_stage": services.days_in_stage}
 
 
 def _page_number(name: str = "page") -> int:

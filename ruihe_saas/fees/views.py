@@ -12,11 +12,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from ruihe_saas.auth.permissions import Permission, role_allows
+from ruihe_saas.auth.permissions import Permission
 from ruihe_saas.errors import DomainError, NotFound
 from ruihe_saas.estates import services as estate_services
 from ruihe_saas.estates.models import Estate
@@ -51,12 +51,7 @@ def rate_text(value) -> str:
 
 @bp.context_processor
 def _template_helpers():
-    def can(permission: str) -> bool:
-        membership = g.get("membership")
-        return membership is not None and role_allows(membership.role, Permission(permission))
-
     return {
-        "can": can,
         "rate_text": rate_text,
         "labels": {
             "kind": CHARGE_KIND_LABELS,

@@ -128,3 +128,14 @@ def leave_tenant() -> None:
     token = g.pop("tenant_token", None)
     if token is not None:
         reset_tenant(token)
+
+
+def can(permission: str) -> bool:
+    """In templates: whether the signed-in member's role allows ``permission``."""
+    membership = g.get("membership")
+    return membership is not None and role_allows(membership.role, Permission(permission))
+
+
+def template_helpers() -> dict:
+    """App-wide template globals (registered in ``create_app``)."""
+    return {"can": can}
