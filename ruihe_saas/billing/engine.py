@@ -233,8 +233,13 @@ def household_chunks(estate_id, size: int) -> Iterator[list[HouseholdFacts]]:
             return
 
 
-def _in_chunk(column, chunk: list[HouseholdFacts]):
-    return column.between(chunk[0].id, chunk[-1].id)
+def _in_chunk(model, run_plan: RunPlan, chunk: list[HouseholdFacts]):
+    """Rows of the chunk's households: the estate's, in the chunk's id range (households are
+    read in id order, so the range holds exactly the chunk's households of the estate)."""
+    return and_(
+        model.estate_id == run_plan.estate.id,
+        model.household_id.between(chunk[0].id, chunk[-1].id),
+    )
 
 
 def chunk_facts(run_plan: RunPlan, chunk: list[HouseholdFacts]) -> ChunkFacts:
@@ -243,13 +248,13 @@ def chunk_facts(run_plan: RunPlan, chunk: list[HouseholdFacts]) -> ChunkFacts:
     facts.billed = set(
         db.session.execute(
             select(BillLine.household_id, BillLine.fee_item_id).where(
-                BillLine.period == period, _in_chunk(BillLine.household_id, chunk)
+                BillLine.period == period, _in_chunk(BillLine, run_plan, chunk)
             )
         ).tuples()
     )
     for household_id, *bill in db.session.execute(
         select(Bill.household_id, Bill.id, Bill.amount, Bill.credited, Bill.paid).where(
-            Bill.period == period, _in_chunk(Bill.household_id, chunk)
+            Bill.period == period, _in_chunk(Bill, run_plan, chunk)
         )
     ):
         facts.bills[household_id] = tuple(bill)
@@ -260,7 +265,7 @@ def chunk_facts(run_plan: RunPlan, chunk: list[HouseholdFacts]) -> ChunkFacts:
                 MeterReading.meter_kind,
                 MeterReading.previous_reading,
                 MeterReading.current_reading,
-            ).where(MeterReading.period == period, _in_chunk(MeterReading.household_id, chunk))
+            ).where(MeterReading.period == period, _in_chunk(MeterReading, run_plan, chunk))
         ):
             facts.readings[(household_id, kind)] = (
                 scaled(previous, QUANTITY_SCALE),
@@ -271,7 +276,7 @@ def chunk_facts(run_plan: RunPlan, chunk: list[HouseholdFacts]) -> ChunkFacts:
             household_id: spaces
             for household_id, spaces in db.session.execute(
                 select(ParkingSpace.household_id, func.count())
-                .where(_in_chunk(ParkingSpace.household_id, chunk))
+                .where(_in_chunk(ParkingSpace, run_plan, chunk))
                 .group_by(ParkingSpace.household_id)
             )
         }
@@ -282,7 +287,7 @@ def chunk_facts(run_plan: RunPlan, chunk: list[HouseholdFacts]) -> ChunkFacts:
             OccupancyChange.from_occupancy,
             OccupancyChange.to_occupancy,
         )
-        .where(_in_chunk(OccupancyChange.household_id, chunk))
+        .where(_in_chunk(OccupancyChange, run_plan, chunk))
         .order_by(OccupancyChange.household_id, OccupancyChange.effective_date)
     ):
         facts.changes[change[0]].append(tuple(change[1:]))
