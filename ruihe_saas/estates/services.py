@@ -326,9 +326,16 @@ def update_household(household: Household, data: dict) -> Household:
     _check_room_free(building, unit, room, household)
     household.building_id = building.id
     for key in HOUSEHOLD_FIELDS:
-        if key in data:
+        if key in data and key != "occupancy":
             setattr(household, key, data[key])
     household.unit = unit
+    occupancy = data.get("occupancy")
+    if occupancy is not None and Occupancy(occupancy) != household.occupancy:
+        # a dated change from today, so billing prorates it (see estates.occupancy)
+        from ruihe_saas.estates.occupancy import change_occupancy
+        from ruihe_saas.fees.parsing import local_today
+
+        change_occupancy(household, Occupancy(occupancy), local_today())
     if "category" in data:
         category = category_by_code(data["category"])
         household.category_id = category.id if category else None
