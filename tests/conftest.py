@@ -51,7 +51,9 @@ def app(tmp_path_factory):
     from ruihe_saas import create_app
     from ruihe_saas.config import normalise_database_url
 
-    app = create_app({"TESTING": True, "SERVER_NAME": None})
+    # Loading a tenant definition checks its [[billing]] entries but runs no billing in tests
+    # (the demo's 53,000 bills take a minute); tests/functional/test_demo_billing.py does.
+    app = create_app({"TESTING": True, "SERVER_NAME": None, "RUIHE_DEFINITION_BILLING": False})
     app.teardown_request(_close_request_session)
     _reset_schema(normalise_database_url(env["DATABASE_OWNER_URL"]))
     with app.app_context():

@@ -112,6 +112,7 @@ def import_section_loaders() -> None:
     """Import every feature that contributes a definition section."""
     import ruihe_saas.auth.definitions  # noqa: F401
     import ruihe_saas.estates.definitions  # noqa: F401
+    import ruihe_saas.fees.definitions  # noqa: F401
 
 
 def secret_value(entry: dict, key: str) -> str | None:

@@ -6,7 +6,6 @@ from sqlalchemy import select
 
 from ruihe_saas.estates import services
 from ruihe_saas.estates.models import Household, Occupancy, OccupancyChange
-from ruihe_saas.extensions import db
 from ruihe_saas.fees.parsing import local_today
 from ruihe_saas.tenancy import tenant_context
 from tests.estate_factories import estate_with_households
