@@ -91,3 +91,22 @@ def test_bad_period_and_second_active_run(estate):
         db.session.flush()
         with pytest.raises(Conflict):
             runs.start_billing_run(estate.id, "2024-08", True)
+
+
+def test_a_run_applies_the_households_prepaid_credit(estate):
+    from ruihe_saas.billing.models import BillStatus
+    from ruihe_saas.estates.models import Household
+    from ruihe_saas.payments.models import PaymentMethod
+    from ruihe_saas.payments.services import prepaid_credit, record_payment
+
+    with tenant_context(estate.tenant_id):
+        household = db.session.scalars(select(Household).order_by(Household.room)).first()
+        record_payment(household.id, Decimal("1000.00"), PaymentMethod.CASH)  # no bills yet
+        db.session.flush()
+    run(estate, "2024-07")
+    with tenant_context(estate.tenant_id):
+        paid = db.session.scalars(select(Bill).where(Bill.household_id == household.id)).one()
+        others = db.session.scalars(select(Bill).where(Bill.household_id != household.id)).all()
+        assert (paid.status, paid.paid, paid.outstanding) == (BillStatus.PAID, paid.amount, 0)
+        assert prepaid_credit(household.id) == Decimal("1000.00") - paid.amount
+        assert all(bill.status == BillStatus.OPEN for bill in others)
