@@ -58,6 +58,12 @@ def demo_output(app):
     from ruihe_saas.extensions import db as database
 
     config = {"RUIHE_DEFINITION_BILLING": True}  # whatever the suite's default
+    # Start from truncated tables and fresh connections: earlier tests' rolled-back rows can
+    # leave "0 rows" statistics behind, and pooled connections keep foreign-key check plans
+    # made from them (sequential scans), which turn 53,000 bills into minutes.
+    _empty_all_tables(app)
+    with app.app_context():
+        database.engine.dispose()
     try:
         with patch.dict(app.config, config), app.app_context():
             result = app.test_cli_runner().invoke(args=["tenants", "load", str(RUIHE)])
