@@ -51,8 +51,14 @@ def rate_text(value) -> str:
 
 @bp.context_processor
 def _template_helpers():
+    def names_of(keys, names: dict) -> str:
+        """ "1栋、2栋": the names of ``keys`` (ids or enum values) that ``names`` knows."""
+        found = (names.get(str(key)) or names.get(key) for key in keys or ())
+        return "、".join(str(name) for name in found if name)
+
     return {
         "rate_text": rate_text,
+        "names_of": names_of,
         "labels": {
             "kind": CHARGE_KIND_LABELS,
             "frequency": FREQUENCY_LABELS,

@@ -358,3 +358,27 @@ def test_roles_without_the_permission_get_403(app, site, role):
             assert response.status_code == 403, (role, method, path)
     body = client.get(page(owner, estate)).get_data(as_text=True)
     assert 'data-testid="new-schedule"' not in body
+
+
+def test_the_schedules_page_names_the_filters_of_an_item(client, db):
+    """Filters by building, category and occupancy are shown by name (a regression: the
+    summary once used a filter Jinja does not have and the page answered 500)."""
+    from ruihe_saas.estates.services import buildings_of, categories
+    from tests.unit.fees.builders import item
+
+    owner = member(Role.OWNER)
+    estate = estate_with_households(owner.tenant_id, "MOER", buildings=2, rooms=1)
+    with tenant_context(owner.tenant_id):
+        ensure_default_categories()
+        building = buildings_of(estate)[0]
+        category = categories()[0]
+        filtered = item(
+            code="lift", name="电梯费", building_ids=[str(building.id)],
+            category_ids=[str(category.id)], occupancies=["vacant"],
+        )  # fmt: skip
+        services.create_schedule(estate, schedule_data(filtered))
+    login(client, owner.user.email, PASSWORD)
+    response = client.get(page(owner, estate))
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert building.name in text and category.name in text and "空置" in text
