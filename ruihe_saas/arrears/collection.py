@@ -347,3 +347,9 @@ def collection_table(
             cells.append(cell)
         rows.append(EstateRates(item, cells))
     return CollectionTable(names, cutoff.day, rows)
+
+
+def latest_billed_period(estate: Estate) -> str:
+    """The estate's latest period with bills, else the current month."""
+    latest = db.session.scalar(select(func.max(Bill.period)).where(Bill.estate_id == estate.id))
+    return latest or str(Period.of(local_today()))

@@ -172,12 +172,12 @@ def estate(estate_id: uuid.UUID):
 @bp.get("/estates/<uuid:estate_id>/collection-rate")
 @require_permission(Permission.VIEW_BILLING)
 def collection_rate(estate_id: uuid.UUID):
-    """The estate's collection and clearance rates of a period (default: this month), per
-    building, against its target; and the last 12 periods."""
+    """The estate's collection and clearance rates of a period (default: the latest billed
+    one, else this month), per building, against its target; and the last 12 periods."""
     estate = get_estate(estate_id)
     args = QueryArgs()
     as_of = args.day()
-    period = args.text("period") or str(Period.of(local_today()))
+    period = args.text("period") or collection.latest_billed_period(estate)
     try:
         result = collection.estate_collection(estate, period, as_of)
     except ValidationFailed as error:

@@ -42,6 +42,7 @@ ESTATE_KEYS = {
     "competent_unit",
     "previous_manager",
     "notes",
+    "collection_target_percent",
     "expect",
     "households",
     "buildings",
@@ -323,6 +324,15 @@ def _sync_estate(entry: dict, report: LoadReport) -> Estate:
     for key in ("address", "competent_unit", "previous_manager", "notes"):
         if not isinstance(data.get(key, ""), str):
             raise fail(entry["code"], f"{key} must be text.")
+    if "collection_target_percent" in data:
+        target = data["collection_target_percent"]
+        if (
+            isinstance(target, bool)
+            or not isinstance(target, int | float)
+            or not 0 <= target <= 100
+        ):
+            raise fail(entry["code"], "collection_target_percent must be a number from 0 to 100.")
+        data["collection_target_percent"] = Decimal(str(target))
     estate = services.find_estate_by_code(entry["code"])
     if estate is None:
         estate = services.create_estate(data)

@@ -99,9 +99,15 @@ class EstateForm(FlaskForm):
         _l("Previous manager"), filters=[_strip], validators=[Length(max=200)]
     )
     notes = TextAreaField(_l("Notes"), filters=[_strip], validators=[Length(max=5000)])
+    collection_target_percent = DecimalField(
+        _l("Collection rate target (%)"),
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=100)],
+    )
 
     def to_data(self) -> dict:
         return {
+            "collection_target_percent": self.collection_target_percent.data,
             "name": self.name.data,
             "code": self.code.data,
             "address": self.address.data or "",

@@ -38,6 +38,9 @@ class EstateSchema(ma.Schema):
     competent_unit = _text(200)
     previous_manager = _text(200)
     notes = _text(5000)
+    collection_target_percent = ma.fields.Decimal(
+        allow_none=True, as_string=True, places=2, validate=ma.validate.Range(min=0, max=100)
+    )
     stage = ma.fields.Enum(HandoverStage, by_value=True, dump_only=True)
     stage_since = ma.fields.Date(dump_only=True, allow_none=True)
     building_count = ma.fields.Integer(dump_only=True)

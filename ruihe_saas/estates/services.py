@@ -98,6 +98,7 @@ ESTATE_FIELDS = (
     "competent_unit",
     "previous_manager",
     "notes",
+    "collection_target_percent",
 )
 
 

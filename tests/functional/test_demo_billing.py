@@ -36,7 +36,7 @@ from ruihe_saas.fees.services import items_of, schedules_in_force
 from ruihe_saas.jobs.models import JobRecord
 from ruihe_saas.tenancy import tenant_context
 from ruihe_saas.tenancy.services import find_tenant
-from tests.conftest import _empty_all_tables
+from tests.conftest import _empty_all_tables, login
 
 RUIHE = PROJECT_ROOT / "tenants" / "ruihe"
 CENT = Decimal("0.01")
@@ -556,3 +556,18 @@ def test_bad_fee_and_billing_entries_are_refused_and_change_nothing(
     assert result.exit_code != 0
     assert all(part in result.output for part in message.split(" * ")), result.output
     assert find_tenant("xinyuan") is None
+
+
+def test_the_collection_rate_page_opens_on_the_latest_billed_month_with_the_target(
+    client, db, ruihe
+):
+    """Mo'er aims at 90 % (the article); the page shows the last billed month by default."""
+    tenant, estates = ruihe
+    moer = estates["MOER"]
+    assert moer.collection_target_percent == Decimal("90.00")
+    with tenant_context(tenant.id):
+        latest = db.session.scalar(select(func.max(Bill.period)).where(Bill.estate_id == moer.id))
+    login(client, "owner@ruihe.demo", "ruihe-owner-2024")
+    page = client.get(f"/t/ruihe/arrears/estates/{moer.id}/collection-rate")
+    assert page.status_code == 200
+    assert latest in page.get_data(as_text=True) and "90.00" in page.get_data(as_text=True)
