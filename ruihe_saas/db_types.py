@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import JSON, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 
@@ -27,3 +28,7 @@ class UtcDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+# A JSON document column: JSONB on PostgreSQL, JSON elsewhere.
+JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")

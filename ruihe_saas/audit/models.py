@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, String, Uuid, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import String, Uuid, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ruihe_saas.db_types import UtcDateTime
+from ruihe_saas.db_types import JSON_DOCUMENT, UtcDateTime
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.models import EstateScoped, TenantScoped
 
@@ -31,7 +30,7 @@ class AuditEvent(TenantScoped, EstateScoped, db.Model):
     # estate-scoped members see the trail of their estates only.
     estate_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     action: Mapped[str] = mapped_column(String(10))  # create, update, delete
-    changes: Mapped[dict] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    changes: Mapped[dict] = mapped_column(JSON_DOCUMENT)
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Set by the app (one clock for every event of a flush, and no read-back of a server
     # default per row); the server default covers rows written by SQL.

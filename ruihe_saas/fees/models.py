@@ -14,7 +14,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
     Date,
@@ -26,15 +25,12 @@ from sqlalchemy import (
     Uuid,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ruihe_saas.audit.models import Audited
-from ruihe_saas.db_types import UtcDateTime
+from ruihe_saas.db_types import JSON_DOCUMENT, UtcDateTime
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.models import EstateScoped, TenantScoped, enum_column, tenant_fk
-
-JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
 
 
 class StageApplicability(enum.StrEnum):

@@ -11,15 +11,12 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String, Text, Uuid, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Integer, String, Text, Uuid, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ruihe_saas.db_types import UtcDateTime
+from ruihe_saas.db_types import JSON_DOCUMENT, UtcDateTime
 from ruihe_saas.extensions import db
 from ruihe_saas.tenancy.models import TenantScoped, enum_column
-
-JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
 
 
 class JobStatus(enum.StrEnum):
