@@ -27,6 +27,11 @@ def _name(max_length: int, **kwargs):
     )
 
 
+def _percent(value) -> None:
+    if not 0 <= value <= 100:
+        raise ma.ValidationError("Must be between 0 and 100.")
+
+
 class EstateSchema(ma.Schema):
     id = ma.fields.UUID(dump_only=True)
     name = _name(100, required=True)
@@ -38,8 +43,13 @@ class EstateSchema(ma.Schema):
     competent_unit = _text(200)
     previous_manager = _text(200)
     notes = _text(5000)
+    # a check function, not Range: apispec would document a string maximum ("100.00")
     collection_target_percent = ma.fields.Decimal(
-        allow_none=True, as_string=True, places=2, validate=ma.validate.Range(min=0, max=100)
+        allow_none=True,
+        as_string=True,
+        places=2,
+        validate=_percent,
+        metadata={"type": "string", "format": "decimal", "example": "90.00"},
     )
     stage = ma.fields.Enum(HandoverStage, by_value=True, dump_only=True)
     stage_since = ma.fields.Date(dump_only=True, allow_none=True)

@@ -423,3 +423,18 @@ def test_oversized_uploads_are_refused_with_413(client, owner, app):
     )
     assert response.status_code == 413
     assert response.json["error"]["code"] == "too_large"
+
+
+def test_the_collection_target_is_a_percentage(client, owner):
+    headers = auth(owner)
+    created = client.post(
+        api(owner), json={"name": "小区", "code": "T1", "collection_target_percent": "90"},
+        headers=headers,
+    )  # fmt: skip
+    assert created.status_code == 201 and created.json["collection_target_percent"] == "90.00"
+    bad = client.patch(
+        api(owner, f"/{created.json['id']}"),
+        json={"collection_target_percent": "100.5"},
+        headers=headers,
+    )
+    assert bad.status_code == 422 and "collection_target_percent" in bad.json["error"]["fields"]
