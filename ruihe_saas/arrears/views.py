@@ -30,6 +30,7 @@ from ruihe_saas.handover.services import local_today
 from ruihe_saas.payments.services import prepaid_credit
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_html_blueprint
 from ruihe_saas.web.forms import apply_field_errors
+from ruihe_saas.web.pagination import requested_page
 
 bp = tenant_html_blueprint("arrears", __name__, "/arrears")
 
@@ -87,10 +88,6 @@ class QueryArgs:
         return 422 if self.errors else 200
 
 
-def _page_number() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
-
-
 def _uuid(value: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(value) if value else None
@@ -140,7 +137,7 @@ def estate(estate_id: uuid.UUID):
     aging = services.estate_aging(estate, as_of)
     page = services.households_in_arrears(
         estate,
-        _page_number(),
+        requested_page(),
         HOUSEHOLDS_PER_PAGE,
         as_of=aging.as_of,
         building_id=building_id,
@@ -202,7 +199,7 @@ def collection_rate(estate_id: uuid.UUID):
 def _render_household(estate, household, form: ChaseForm | None = None, status: int = 200):
     bills = services.outstanding_bills(household)
     overdue = [b for b in bills if b.bucket is not None]
-    page = chases.list_chases(_page_number(), CHASES_PER_PAGE, household=household)
+    page = chases.list_chases(requested_page(), CHASES_PER_PAGE, household=household)
     if form is None:
         form = ChaseForm(formdata=None, data={"chased_on": local_today()})
     return render_template(

@@ -25,16 +25,13 @@ from ruihe_saas.handover.services import local_today
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_html_blueprint
 from ruihe_saas.tenancy.lookup import get_owned
 from ruihe_saas.web.forms import apply_field_errors
+from ruihe_saas.web.pagination import requested_page
 
 bp = tenant_html_blueprint("billing", __name__, "/billing")
 
 BILLS_PER_PAGE = 50
 RUNS_PER_PAGE = 20
 STATUSES = frozenset(status.value for status in BillStatus)
-
-
-def _page_number() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
 
 
 def _parse_uuid(value: str | None) -> uuid.UUID | None:
@@ -89,7 +86,7 @@ def estate_bills(estate_id: uuid.UUID):
     buildings = buildings_of(estate)
     filters, args, period_error = _bill_filters(estate, buildings)
     page = bills.summaries(
-        bills.list_bills(**filters, page=_page_number(), per_page=BILLS_PER_PAGE)
+        bills.list_bills(**filters, page=requested_page(), per_page=BILLS_PER_PAGE)
     )
     household = get_owned(Household, filters["household_id"]) if filters["household_id"] else None
     return render_template(
@@ -171,7 +168,7 @@ def void_line(bill_id: uuid.UUID, line_id: uuid.UUID):
 def _render_runs(estate: Estate, form: RunForm | None = None, status: int = 200):
     if form is None:
         form = RunForm(formdata=None, data={"period": str(Period.of(local_today()).previous())})
-    page = runs.list_billing_runs(estate.id, _page_number(), RUNS_PER_PAGE)
+    page = runs.list_billing_runs(estate.id, requested_page(), RUNS_PER_PAGE)
     return render_template("billing/runs.html", estate=estate, page=page, form=form), status
 
 

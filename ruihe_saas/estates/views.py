@@ -23,6 +23,7 @@ from ruihe_saas.estates.models import Estate, Occupancy
 from ruihe_saas.handover.services import transitions_of
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_html_blueprint
 from ruihe_saas.web.forms import apply_field_errors
+from ruihe_saas.web.pagination import requested_page
 
 bp = tenant_html_blueprint("estates", __name__, "/estates")
 
@@ -37,10 +38,6 @@ def _template_helpers():
     return {"days_in_stage": services.days_in_stage}
 
 
-def _page_number(name: str = "page") -> int:
-    return min(max(request.args.get(name, 1, type=int) or 1, 1), 100_000)
-
-
 def _fresh(form_class, **kwargs):
     """A form that ignores the submitted data (for the forms that were not posted)."""
     return form_class(formdata=None, **kwargs)
@@ -51,7 +48,7 @@ def _fresh(form_class, **kwargs):
 
 def _render_index(create_form: EstateForm, status: int = 200):
     search = (request.args.get("q") or "").strip()[:100]
-    page = services.list_estates(_page_number(), ESTATES_PER_PAGE, search or None)
+    page = services.list_estates(requested_page(), ESTATES_PER_PAGE, search or None)
     services.with_counts(page.items)
     return render_template(
         "estates/index.html", page=page, search=search, create_form=create_form
@@ -91,7 +88,7 @@ def _render_show(
     assign_space_id: uuid.UUID | None = None,
 ):
     services.with_counts([estate])
-    parking = services.list_parking(estate, _page_number("parking_page"), PARKING_PER_PAGE)
+    parking = services.list_parking(estate, requested_page("parking_page"), PARKING_PER_PAGE)
     assigned = services.households_by_ids(estate, (s.household_id for s in parking.items))
     return render_template(
         "estates/show.html",
@@ -259,7 +256,7 @@ def _render_households(estate: Estate, add_form: HouseholdForm | None = None, st
     buildings = services.buildings_of(estate)
     categories = services.categories()
     filters = _household_filters(categories)
-    page = services.list_households(estate, _page_number(), HOUSEHOLDS_PER_PAGE, **filters)
+    page = services.list_households(estate, requested_page(), HOUSEHOLDS_PER_PAGE, **filters)
     # the filters as they go back into links (page links keep them)
     args = {
         key: value

@@ -38,14 +38,11 @@ from ruihe_saas.fees.views import bp
 from ruihe_saas.imports.formats import MAX_BYTES
 from ruihe_saas.tenancy.blueprints import require_permission
 from ruihe_saas.web.forms import apply_field_errors
+from ruihe_saas.web.pagination import requested_page
 
 PER_PAGE = 50
 SHOWN_ERRORS = 500
 UNKNOWN_HOUSEHOLD = _l("No household with this label in the estate.")
-
-
-def _page_number() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
 
 
 def _period_arg() -> str:
@@ -83,7 +80,7 @@ def _adjustment_form(estate: Estate, **kwargs) -> AdjustmentForm:
 
 
 def _render_adjustments(estate: Estate, status: int = 200, **forms):
-    page = services.list_adjustments(estate, _page_number(), PER_PAGE)
+    page = services.list_adjustments(estate, requested_page(), PER_PAGE)
     households = estate_services.households_by_ids(estate, (a.household_id for a in page.items))
     forms.setdefault("form", _adjustment_form(estate, formdata=None))
     return render_template(
@@ -165,7 +162,7 @@ def _render_readings(estate: Estate, status: int = 200, **context):
     kind = request.args.get("meter_kind")
     kind = MeterKind(kind) if kind in {k.value for k in MeterKind} else None
     page = reading_service.list_readings(
-        estate, _page_number(), PER_PAGE, period=period, meter_kind=kind
+        estate, requested_page(), PER_PAGE, period=period, meter_kind=kind
     )
     changes = occupancy.recent_changes(estate.id)
     households = estate_services.households_by_ids(
@@ -312,7 +309,9 @@ def _render_meters(estate: Estate, status: int = 200, **forms):
         meters=meters,
         buildings={b.id: b.name for b in estate_services.buildings_of(estate)},
         period=period,
-        page=reading_service.list_shared_readings(estate, _page_number(), PER_PAGE, period=period),
+        page=reading_service.list_shared_readings(
+            estate, requested_page(), PER_PAGE, period=period
+        ),
         names={m.id: m.name for m in meters},
         **forms,
     ), status

@@ -59,3 +59,10 @@ def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
             },
         )
     return _page_schemas[item_schema]
+
+
+def requested_page(name: str = "page") -> int:
+    """The page number an HTML list was asked for (``?page=``), clamped to 1…MAX_PAGE."""
+    from flask import request
+
+    return min(max(request.args.get(name, 1, type=int) or 1, 1), MAX_PAGE)
