@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -48,6 +48,7 @@ from ruihe_saas.fees.models import (
     StageApplicability,
 )
 from ruihe_saas.fees.parsing import Errors, local_today, parse_int
+from ruihe_saas.payments.services import money
 from ruihe_saas.tenancy.lookup import get_owned
 
 CENT = Decimal("0.01")
@@ -60,10 +61,6 @@ STAGE_SCHEDULES = {
     ),
     HandoverStage.FULL_TAKEOVER: (StageApplicability.FULL_TAKEOVER, StageApplicability.BOTH),
 }
-
-
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass
