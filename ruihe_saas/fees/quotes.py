@@ -51,7 +51,6 @@ from ruihe_saas.fees.parsing import Errors, local_today, parse_int
 from ruihe_saas.payments.services import money
 from ruihe_saas.tenancy.lookup import get_owned
 
-CENT = Decimal("0.01")
 HUNDRED = Decimal("100")
 PRICED_KINDS = (ChargeKind.PER_AREA, ChargeKind.FIXED, ChargeKind.PER_PARKING_SPACE)
 STAGE_SCHEDULES = {
