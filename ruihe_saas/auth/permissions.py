@@ -24,6 +24,11 @@ class Permission(enum.StrEnum):
     RUN_BILLING = "run_billing"  # preview and run billing
     VOID_BILLS = "void_bills"  # credit (红冲) a bill or a line
     CHASE_ARREARS = "chase_arrears"  # record arrears chasing, print reminder notices
+    VIEW_PAYMENTS = "view_payments"  # payments, receipts, refunds, cash-up sheets
+    TAKE_PAYMENTS = "take_payments"  # desk payments, pay links, print receipts
+    REFUND_PAYMENTS = "refund_payments"  # refunds, cancel receipts
+    CLOSE_CASH_UP = "close_cash_up"  # close a cashier's day (日结): own day, or any for finance
+    MANAGE_GATEWAY = "manage_gateway"  # the tenant's online payment settings (owner only)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -41,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ENTER_READINGS,
             Permission.RUN_BILLING,
             Permission.CHASE_ARREARS,
+            Permission.VIEW_PAYMENTS,
         }
     ),
     Role.FINANCE: frozenset(
@@ -52,6 +58,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_BILLING,
             Permission.VOID_BILLS,
             Permission.CHASE_ARREARS,
+            Permission.VIEW_PAYMENTS,
+            Permission.REFUND_PAYMENTS,
+            Permission.CLOSE_CASH_UP,
         }
     ),
     Role.CASHIER: frozenset(
@@ -62,6 +71,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_BILLING,
             Permission.ENTER_READINGS,
             Permission.CHASE_ARREARS,
+            Permission.VIEW_PAYMENTS,
+            Permission.TAKE_PAYMENTS,
+            Permission.CLOSE_CASH_UP,
         }
     ),
     Role.VIEWER: frozenset(

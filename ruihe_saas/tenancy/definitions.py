@@ -8,6 +8,7 @@ estates and fee schedules in later features) is handled by a loader registered w
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ def section(name: str, order: int):
     return register
 
 
-TENANT_KEYS = {"slug", "name", "status", "demo"}
+TENANT_KEYS = {"slug", "name", "status", "demo", "receipt_prefix"}
 
 
 def _read_toml(file: Path) -> dict:
@@ -92,6 +93,10 @@ def load_definition(path: Path) -> LoadReport:
         tenant = create_tenant(definition.get("slug", ""), definition.get("name", ""))
     else:
         tenant.name = definition.get("name", tenant.name)
+    prefix = str(definition.get("receipt_prefix", tenant.receipt_prefix or "RC"))
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{0,7}", prefix):
+        raise ValidationFailed("receipt_prefix must be 1–8 capital letters or digits, e.g. RH.")
+    tenant.receipt_prefix = prefix
     try:
         tenant.status = TenantStatus(definition.get("status", "active"))
     except ValueError:

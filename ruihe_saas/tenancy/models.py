@@ -53,6 +53,8 @@ class Tenant(db.Model):
         enum_column(TenantStatus, "tenant_status"), default=TenantStatus.ACTIVE
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    # receipts are numbered {prefix}-{year}-{n:06d}, e.g. RH-2024-000123
+    receipt_prefix: Mapped[str] = mapped_column(String(8), default="RC", server_default="RC")
 
     @property
     def is_active(self) -> bool:
