@@ -118,6 +118,8 @@ def _register_blueprints(app: Flask) -> None:
     from ruihe_saas.auth import views as auth_views
     from ruihe_saas.billing import api as billing_api
     from ruihe_saas.billing import views as billing_views
+    from ruihe_saas.cashup import api as cashup_api
+    from ruihe_saas.cashup import views as cashup_views
     from ruihe_saas.estates import api as estates_api
     from ruihe_saas.estates import views as estates_views
     from ruihe_saas.fees import api as fees_api
@@ -127,6 +129,15 @@ def _register_blueprints(app: Flask) -> None:
     from ruihe_saas.imports import api as imports_api
     from ruihe_saas.imports import views as imports_views
     from ruihe_saas.jobs import api as jobs_api
+    from ruihe_saas.online import api as online_api
+    from ruihe_saas.online import views as online_views
+    from ruihe_saas.online import webhooks as online_webhooks
+    from ruihe_saas.payments import api as payments_api
+    from ruihe_saas.payments import views as payments_views
+    from ruihe_saas.receipts import api as receipts_api
+    from ruihe_saas.receipts import views as receipts_views
+    from ruihe_saas.refunds import api as refunds_api
+    from ruihe_saas.refunds import views as refunds_views
     from ruihe_saas.tenancy import api as tenancy_api
     from ruihe_saas.tenancy import views as tenancy_views
     from ruihe_saas.web.api import api, init_api
@@ -144,6 +155,11 @@ def _register_blueprints(app: Flask) -> None:
         fees_api.blp,
         billing_api.blp,
         arrears_api.blp,
+        payments_api.blp,
+        receipts_api.blp,
+        refunds_api.blp,
+        cashup_api.blp,
+        online_api.blp,
     ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)
@@ -160,6 +176,14 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(fees_views.bp)
     app.register_blueprint(billing_views.bp)
     app.register_blueprint(arrears_views.bp)
+    app.register_blueprint(payments_views.bp)
+    app.register_blueprint(receipts_views.bp)
+    app.register_blueprint(refunds_views.bp)
+    app.register_blueprint(cashup_views.bp)
+    app.register_blueprint(online_views.bp)
+    app.register_blueprint(online_views.public)
+    app.register_blueprint(online_webhooks.bp)
+    csrf.exempt(online_webhooks.bp)  # Stripe signs the body instead
 
 
 def _register_cli(app: Flask) -> None:

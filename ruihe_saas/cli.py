@@ -120,8 +120,10 @@ def members_add(slug: str, email: str, role: str, estate_codes: tuple[str, ...])
 
 def register_cli(app: Flask) -> None:
     from ruihe_saas.jobs.cli import worker_command
+    from ruihe_saas.online.cli import payments_cli
 
     app.cli.add_command(tenants_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(members_cli)
     app.cli.add_command(worker_command)
+    app.cli.add_command(payments_cli)

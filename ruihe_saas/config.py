@@ -93,6 +93,14 @@ def from_environment(instance_path: Path) -> dict:
         "MAX_CONTENT_LENGTH": int(os.environ.get("RUIHE_MAX_UPLOAD_MB", "12")) * 1024 * 1024,
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY"),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),
+        # another Stripe-compatible API (a test stand-in such as localstripe); unset: Stripe
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
+        "STRIPE_WEBHOOK_TOLERANCE": int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE", "300")),
+        # how long a resident's pay link (signed, no login) stays valid
+        "RUIHE_PAY_LINK_DAYS": int(os.environ.get("RUIHE_PAY_LINK_DAYS", "30")),
+        # public base URL for links that leave the app (Stripe success/cancel URLs, QR codes);
+        # unset: the URL of the request that makes them
+        "RUIHE_PUBLIC_URL": os.environ.get("RUIHE_PUBLIC_URL") or None,
         # flask-smorest / OpenAPI
         "API_TITLE": "Ruihe SaaS API",
         "API_VERSION": "v1",

@@ -1,0 +1,7 @@
+"""Cash-up (日结) pages."""
+
+from __future__ import annotations
+
+from ruihe_saas.tenancy.blueprints import tenant_html_blueprint
+
+bp = tenant_html_blueprint("cashup", __name__, "/cash-up")

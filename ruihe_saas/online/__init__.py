@@ -1,0 +1,1 @@
+"""Online payments: gateway settings, residents' pay links, checkout, webhook, reconciliation."""
