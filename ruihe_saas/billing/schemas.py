@@ -159,9 +159,9 @@ class StatementArgs(ma.Schema):
 class StatementEntrySchema(ma.Schema):
     date = ma.fields.Date(attribute="on", dump_only=True)
     kind = ma.fields.String(
-        dump_only=True, validate=ma.validate.OneOf(["bill", "credit", "payment"])
+        dump_only=True, validate=ma.validate.OneOf(["bill", "credit", "payment", "refund"])
     )
-    amount = money(metadata={"description": "+ owed, − credit or payment"})
+    amount = money(metadata={"description": "+ owed (bill, refund), − credit or payment"})
     balance = money()
     bill_id = ma.fields.UUID(dump_only=True, allow_none=True)
     bill_number = ma.fields.String(dump_only=True, allow_none=True)
@@ -177,6 +177,7 @@ class StatementTotalsSchema(ma.Schema):
     billed = money()
     credited = money()
     paid = money()
+    refunded = money()
     outstanding = money()
     prepaid_credit = money()
 

@@ -5,12 +5,14 @@ Entries, in date order (same day: bills, then credits, then payments):
 - a bill issued (``issued_on``): a debit, ``+amount``;
 - a credit (红冲, ``credited_on``): ``−amount``, with its reason;
 - a payment (``paid_at``, as a local date): ``−amount``, whole — whether allocated to bills
-  or still the household's prepaid credit (预收).
+  or still the household's prepaid credit (预收);
+- a refund (``refunded_at``): ``+amount`` — money given back, owed again or taken from the
+  prepaid credit; a refund the gateway refused (failed) is left out, it gave nothing back.
 
 The balance is what the household owes (> 0) or has paid ahead (< 0). With a date window the
 statement opens with the balance of everything before it. Totals: billed, credited and paid
 within the window; ``outstanding`` (unpaid, uncredited bills) and ``prepaid_credit``
-(unallocated payments) as they stand now, whatever the window.
+(unallocated payments) as they stand now, whatever the window; ``refunded`` within it.
 """
 
 from __future__ import annotations
@@ -29,27 +31,27 @@ from ruihe_saas.billing.models import Bill, BillCredit, BillLine
 from ruihe_saas.errors import ValidationFailed
 from ruihe_saas.estates.models import Household
 from ruihe_saas.extensions import db
-from ruihe_saas.payments.models import Payment
+from ruihe_saas.payments.models import Payment, Refund, RefundStatus
 
 ZERO = Decimal("0.00")
-BILL, CREDIT, PAYMENT = "bill", "credit", "payment"
-KIND_ORDER = {BILL: 0, CREDIT: 1, PAYMENT: 2}
+BILL, CREDIT, PAYMENT, REFUND = "bill", "credit", "payment", "refund"
+KIND_ORDER = {BILL: 0, CREDIT: 1, PAYMENT: 2, REFUND: 3}
 
 
 @dataclass
 class StatementEntry:
     on: date
-    kind: str  # "bill", "credit" or "payment"
-    amount: Decimal  # signed: + owed (bill), − credit or payment
+    kind: str  # "bill", "credit", "payment" or "refund"
+    amount: Decimal  # signed: + owed (bill, refund), − credit or payment
     balance: Decimal = ZERO  # after this entry
     bill_id: uuid.UUID | None = None
     bill_number: str | None = None
     period: str | None = None
     line_name: str | None = None  # credits: the line credited
-    reason: str | None = None  # credits
-    payment_id: uuid.UUID | None = None
-    method: str | None = None  # payments
-    reference: str | None = None  # payments
+    reason: str | None = None  # credits, refunds
+    payment_id: uuid.UUID | None = None  # payments, refunds (the payment refunded)
+    method: str | None = None  # payments, refunds
+    reference: str | None = None  # payments, refunds
     sort_key: tuple = ()
 
     @property
@@ -66,6 +68,7 @@ class StatementTotals:
     billed: Decimal = ZERO
     credited: Decimal = ZERO
     paid: Decimal = ZERO
+    refunded: Decimal = ZERO
     outstanding: Decimal = ZERO
     prepaid_credit: Decimal = ZERO
 
@@ -124,7 +127,13 @@ def _opening_balance(household_id: uuid.UUID, start: date | None) -> Decimal:
         Payment.household_id == household_id,
         _before(Payment.paid_at, start, instant=True),
     )
-    return billed - credited - paid
+    refunded = _sum(
+        Refund.amount,
+        Refund.household_id == household_id,
+        Refund.status != RefundStatus.FAILED,
+        _before(Refund.refunded_at, start, instant=True),
+    )
+    return billed - credited - paid + refunded
 
 
 def _entries(household_id: uuid.UUID, start: date | None, end: date | None):
@@ -179,6 +188,24 @@ def _entries(household_id: uuid.UUID, start: date | None, end: date | None):
             reference=payment.reference,
             sort_key=(payment.paid_at, str(payment.id)),
         )
+    refunds = db.session.scalars(
+        select(Refund).where(
+            Refund.household_id == household_id,
+            Refund.status != RefundStatus.FAILED,
+            *_within(Refund.refunded_at, start, end, instant=True),
+        )
+    )
+    for refund in refunds:
+        yield StatementEntry(
+            on=refund.refunded_at.astimezone(zone).date(),
+            kind=REFUND,
+            amount=refund.amount,
+            reason=refund.reason,
+            payment_id=refund.payment_id,
+            method=refund.method.value,
+            reference=refund.reference,
+            sort_key=(refund.refunded_at, str(refund.id)),
+        )
 
 
 def _totals(household_id: uuid.UUID, entries: list[StatementEntry]) -> StatementTotals:
@@ -188,6 +215,8 @@ def _totals(household_id: uuid.UUID, entries: list[StatementEntry]) -> Statement
             totals.billed += entry.amount
         elif entry.kind == CREDIT:
             totals.credited -= entry.amount
+        elif entry.kind == REFUND:
+            totals.refunded += entry.amount
         else:
             totals.paid -= entry.amount
     totals.outstanding = _sum(

@@ -253,6 +253,7 @@ def test_the_statement(client, world):
         "paid": "150.00",
         "outstanding": "100.00",
         "prepaid_credit": "50.00",
+        "refunded": "0.00",
     }
     assert (body["from"], body["to"], body["closing_balance"]) == (None, None, "50.00")
     window = client.get(url(world, f"{path}?from=2024-07-15&to=2024-07-31"), headers=headers)

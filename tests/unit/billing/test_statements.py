@@ -172,3 +172,50 @@ def test_closing_balance_is_outstanding_minus_prepaid_credit(world, months, paym
             assert entry.balance == running
     finally:
         nested.rollback()
+
+
+def _refund(payment, amount: str, day: datetime, status=None, reason="多缴退回"):
+    from ruihe_saas.payments.models import Refund, RefundMethod, RefundStatus
+
+    with tenant_context(payment.tenant_id):
+        amount = D(amount)
+        database.session.add(
+            Refund(
+                estate_id=payment.estate_id,
+                household_id=payment.household_id,
+                payment_id=payment.id,
+                amount=amount,
+                from_credit=amount,
+                from_bills=D("0"),
+                method=RefundMethod.CASH,
+                status=status or RefundStatus.SUCCEEDED,
+                reason=reason,
+                reference="TK-1",
+                refunded_at=day,
+            )
+        )
+        payment.unallocated -= amount
+        payment.refunded += amount
+        database.session.flush()
+
+
+def test_a_refund_adds_back_and_a_failed_one_is_left_out(world):
+    from ruihe_saas.payments.models import RefundStatus
+
+    household = world.households[0]
+    world.bill("2024-07")  # 100.00 on 07-01
+    payment = pay(household, "150.00", paid_at=datetime(2024, 7, 3, tzinfo=UTC))
+    _refund(payment, "30.00", datetime(2024, 7, 9, 4, tzinfo=UTC))
+    _refund(payment, "5.00", datetime(2024, 7, 10, tzinfo=UTC), status=RefundStatus.FAILED)
+    result = statement(world)
+    assert [(e.on, e.kind, e.amount, e.balance) for e in result.entries] == [
+        (date(2024, 7, 1), "bill", D("100"), D("100")),
+        (date(2024, 7, 3), "payment", D("-150"), D("-50")),
+        (date(2024, 7, 9), "refund", D("30"), D("-20")),
+    ]
+    refund = result.entries[-1]
+    assert (refund.reason, refund.method, refund.payment_id) == ("多缴退回", "cash", payment.id)
+    assert (refund.debit, refund.credit) == (D("30"), None)
+    assert result.totals.refunded == D("30")
+    later = statement(world, start=date(2024, 7, 10))
+    assert later.opening_balance == D("-20") and later.entries == []
