@@ -10,5 +10,6 @@ def import_all_models() -> None:
     import ruihe_saas.fees.models  # noqa: F401
     import ruihe_saas.handover.models  # noqa: F401
     import ruihe_saas.jobs.models  # noqa: F401
+    import ruihe_saas.ledger.models  # noqa: F401
     import ruihe_saas.payments.models  # noqa: F401
     import ruihe_saas.tenancy.models  # noqa: F401
