@@ -24,6 +24,7 @@ from ruihe_saas.estates import services
 from ruihe_saas.estates.models import (
     Building,
     BuildingKind,
+    ChargingModel,
     Estate,
     Household,
     Occupancy,
@@ -43,6 +44,9 @@ ESTATE_KEYS = {
     "previous_manager",
     "notes",
     "collection_target_percent",
+    "charging_model",
+    "remuneration_percent",
+    "surplus_to_fund_percent",
     "expect",
     "households",
     "buildings",
@@ -333,6 +337,21 @@ def _sync_estate(entry: dict, report: LoadReport) -> Estate:
         ):
             raise fail(entry["code"], "collection_target_percent must be a number from 0 to 100.")
         data["collection_target_percent"] = Decimal(str(target))
+    if "charging_model" in data:
+        try:
+            data["charging_model"] = ChargingModel(data["charging_model"])
+        except ValueError:
+            raise fail(entry["code"], "charging_model must be remuneration or lump_sum.") from None
+    for key in ("remuneration_percent", "surplus_to_fund_percent"):
+        if key in data:
+            value = data[key]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= 100
+            ):
+                raise fail(entry["code"], f"{key} must be a number from 0 to 100.")
+            data[key] = Decimal(str(value))
     estate = services.find_estate_by_code(entry["code"])
     if estate is None:
         estate = services.create_estate(data)

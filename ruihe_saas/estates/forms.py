@@ -25,7 +25,7 @@ from wtforms.validators import (
     Regexp,
 )
 
-from ruihe_saas.estates.models import BuildingKind, Occupancy, ParkingKind
+from ruihe_saas.estates.models import BuildingKind, ChargingModel, Occupancy, ParkingKind
 from ruihe_saas.estates.schemas import CODE_RE
 
 OCCUPANCY_LABELS = {
@@ -105,9 +105,42 @@ class EstateForm(FlaskForm):
         validators=[Optional(), NumberRange(min=0, max=100)],
     )
 
+    charging_model = SelectField(
+        _l("Charging model"),
+        choices=[
+            SelectChoice(
+                ChargingModel.REMUNERATION.value,
+                _l("Remuneration (酬金制): surplus stays with the estate"),
+            ),
+            SelectChoice(
+                ChargingModel.LUMP_SUM.value, _l("Lump sum (包干制): the company keeps the surplus")
+            ),
+        ],
+        default=ChargingModel.REMUNERATION.value,
+    )
+    remuneration_percent = DecimalField(
+        _l("Company remuneration (% of property-service income)"),
+        places=2,
+        default=Decimal("0"),
+        validators=[Optional(), NumberRange(min=0, max=100)],
+    )
+    surplus_to_fund_percent = DecimalField(
+        _l("Surplus to the improvement fund (%)"),
+        places=2,
+        default=Decimal("100"),
+        validators=[Optional(), NumberRange(min=0, max=100)],
+    )
+
     def to_data(self) -> dict:
+        shares = {  # left empty: unchanged (a new estate gets the defaults)
+            key: getattr(self, key).data
+            for key in ("remuneration_percent", "surplus_to_fund_percent")
+            if getattr(self, key).data is not None
+        }
         return {
+            **shares,
             "collection_target_percent": self.collection_target_percent.data,
+            "charging_model": ChargingModel(self.charging_model.data),
             "name": self.name.data,
             "code": self.code.data,
             "address": self.address.data or "",

@@ -49,6 +49,15 @@ class Occupancy(enum.StrEnum):
     RENTED = "rented"
 
 
+class ChargingModel(enum.StrEnum):
+    """How the property-service surplus is shared (applied by the ledger's period close)."""
+
+    REMUNERATION = (
+        "remuneration"  # 酬金制: the company takes an agreed share, the rest is the estate's
+    )
+    LUMP_SUM = "lump_sum"  # 包干制: the company keeps the surplus (to the collective economy)
+
+
 class ParkingKind(enum.StrEnum):
     SURFACE = "surface"
     UNDERGROUND = "underground"
@@ -63,6 +72,10 @@ class Estate(Audited, TenantScoped, EstateScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "code"),
         CheckConstraint("year_built IS NULL OR year_built BETWEEN 1900 AND 2100", "year_built"),
+        CheckConstraint(
+            "remuneration_percent BETWEEN 0 AND 100 AND surplus_to_fund_percent BETWEEN 0 AND 100",
+            "surplus_shares",
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(100))
@@ -80,6 +93,21 @@ class Estate(Audited, TenantScoped, EstateScoped, db.Model):
     stage_since: Mapped[date | None] = mapped_column(Date)
     # the collection rate (收缴率) the estate aims for, in % (Mo'er: 90)
     collection_target_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    # the charging model and the shares the monthly close applies to the surplus
+    charging_model: Mapped[ChargingModel] = mapped_column(
+        enum_column(ChargingModel, "charging_model"),
+        default=ChargingModel.REMUNERATION,
+        server_default=ChargingModel.REMUNERATION.value,
+    )
+    # 酬金制: the company's remuneration, % of the month's property-service income
+    remuneration_percent: Mapped[Decimal] = mapped_column(
+        Numeric(5, 2), default=Decimal("0"), server_default="0"
+    )
+    # 酬金制: the share of what is left that goes to the improvement fund (the rest: the
+    # collective economy); Ruihe's estates: 100
+    surplus_to_fund_percent: Mapped[Decimal] = mapped_column(
+        Numeric(5, 2), default=Decimal("100"), server_default="100"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
     estate_id = synonym("id")

@@ -4,7 +4,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import marshmallow as ma
 
-from ruihe_saas.estates.models import BuildingKind, HandoverStage, Occupancy, ParkingKind
+from ruihe_saas.estates.models import (
+    BuildingKind,
+    ChargingModel,
+    HandoverStage,
+    Occupancy,
+    ParkingKind,
+)
 from ruihe_saas.web.pagination import PageArgs
 
 CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$"
@@ -50,6 +56,23 @@ class EstateSchema(ma.Schema):
         places=2,
         validate=_percent,
         metadata={"type": "string", "format": "decimal", "example": "90.00"},
+    )
+    charging_model = ma.fields.Enum(
+        ChargingModel,
+        by_value=True,
+        metadata={"description": "remuneration (酬金制) or lump_sum (包干制)"},
+    )
+    remuneration_percent = ma.fields.Decimal(
+        as_string=True,
+        places=2,
+        validate=_percent,
+        metadata={"type": "string", "format": "decimal", "example": "10.00"},
+    )
+    surplus_to_fund_percent = ma.fields.Decimal(
+        as_string=True,
+        places=2,
+        validate=_percent,
+        metadata={"type": "string", "format": "decimal", "example": "100.00"},
     )
     stage = ma.fields.Enum(HandoverStage, by_value=True, dump_only=True)
     stage_since = ma.fields.Date(dump_only=True, allow_none=True)

@@ -99,6 +99,9 @@ ESTATE_FIELDS = (
     "previous_manager",
     "notes",
     "collection_target_percent",
+    "charging_model",
+    "remuneration_percent",
+    "surplus_to_fund_percent",
 )
 
 

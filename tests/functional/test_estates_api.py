@@ -438,3 +438,31 @@ def test_the_collection_target_is_a_percentage(client, owner):
         headers=headers,
     )
     assert bad.status_code == 422 and "collection_target_percent" in bad.json["error"]["fields"]
+
+
+def test_the_charging_model_and_surplus_shares(client, owner):
+    created = client.post(api(owner), json={"name": "小区", "code": "T2"}, headers=auth(owner)).json
+    assert (
+        created["charging_model"],
+        created["remuneration_percent"],
+        created["surplus_to_fund_percent"],
+    ) == ("remuneration", "0.00", "100.00")
+    changed = client.patch(
+        api(owner, f"/{created['id']}"),
+        json={"charging_model": "lump_sum", "remuneration_percent": "8.5"},
+        headers=auth(owner),
+    )
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["charging_model"], changed.json["remuneration_percent"]) == (
+        "lump_sum",
+        "8.50",
+    )
+    for body, field in (
+        ({"charging_model": "profit"}, "charging_model"),
+        ({"surplus_to_fund_percent": "101"}, "surplus_to_fund_percent"),
+        ({"remuneration_percent": "-1"}, "remuneration_percent"),
+    ):
+        bad = client.patch(api(owner, f"/{created['id']}"), json=body, headers=auth(owner))
+        assert bad.status_code == 422 and field in bad.json["error"]["fields"], body
+    unchanged = client.get(api(owner, f"/{created['id']}"), headers=auth(owner)).json
+    assert unchanged["charging_model"] == "lump_sum"
