@@ -129,6 +129,8 @@ def _register_blueprints(app: Flask) -> None:
     from ruihe_saas.imports import api as imports_api
     from ruihe_saas.imports import views as imports_views
     from ruihe_saas.jobs import api as jobs_api
+    from ruihe_saas.ledger import api as ledger_api
+    from ruihe_saas.ledger import views as ledger_views
     from ruihe_saas.online import api as online_api
     from ruihe_saas.online import views as online_views
     from ruihe_saas.online import webhooks as online_webhooks
@@ -160,6 +162,7 @@ def _register_blueprints(app: Flask) -> None:
         refunds_api.blp,
         cashup_api.blp,
         online_api.blp,
+        ledger_api.blp,
     ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)
@@ -183,6 +186,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(online_views.bp)
     app.register_blueprint(online_views.public)
     app.register_blueprint(online_webhooks.bp)
+    app.register_blueprint(ledger_views.bp)
     csrf.exempt(online_webhooks.bp)  # Stripe signs the body instead
 
 
