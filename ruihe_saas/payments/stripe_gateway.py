@@ -1,0 +1,289 @@
+"""The Stripe implementation of ``PaymentGateway``.
+
+One ``stripe.StripeClient`` per gateway object, built from deployment configuration
+(``STRIPE_SECRET_KEY``; ``STRIPE_API_BASE`` points it at a loopback stand-in in tests).
+Per-request options carry the idempotency key and, for Stripe Connect direct charges,
+the tenant's connected account (``Stripe-Account`` header). Stripe errors become
+``GatewayError`` with a message that is safe to show: never the key, never Stripe's raw
+text (it can echo request parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from flask import current_app
+
+from ruihe_saas.payments.gateway import (
+    CheckoutRequest,
+    CheckoutResult,
+    GatewayError,
+    GatewayNotConfigured,
+    InvalidSignature,
+    PaymentGateway,
+    RefundRequest,
+    RefundResult,
+)
+
+log = logging.getLogger(__name__)
+
+# Stripe error classes → a safe, short message (shown to staff/residents, never the key)
+_SAFE_MESSAGES: list[tuple[type[Exception], str, str]] = [
+    (
+        stripe.AuthenticationError,
+        "authentication",
+        "The payment provider rejected our credentials.",
+    ),
+    (stripe.PermissionError, "permission", "The payment provider refused this operation."),
+    (stripe.RateLimitError, "rate_limited", "The payment provider is busy; please try again."),
+    (stripe.IdempotencyError, "idempotency", "A different request was already sent with this key."),
+    (stripe.CardError, "card_declined", "The payment was declined."),
+    (stripe.InvalidRequestError, "invalid_request", "The payment provider refused the request."),
+    (stripe.APIConnectionError, "unreachable", "The payment provider could not be reached."),
+]
+
+
+def _gateway_error(exc: stripe.StripeError) -> GatewayError:
+    code, message = "provider_error", "The payment provider reported an error."
+    for cls, safe_code, safe_message in _SAFE_MESSAGES:
+        if isinstance(exc, cls):
+            code, message = safe_code, safe_message
+            break
+    # log the class, Stripe's code and request id only: no message text, no key
+    log.warning(
+        "stripe error %s code=%s status=%s request_id=%s",
+        type(exc).__name__,
+        getattr(exc, "code", None),
+        getattr(exc, "http_status", None),
+        getattr(exc, "request_id", None),
+    )
+    return GatewayError(message, code=getattr(exc, "code", None) or code)
+
+
+def _options(idempotency_key: str | None = None, account: str | None = None) -> dict:
+    options: dict[str, Any] = {}
+    if idempotency_key:
+        options["idempotency_key"] = idempotency_key
+    if account:
+        options["stripe_account"] = account
+    return options
+
+
+def _plain(obj: Any) -> dict:
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict()  # StripeObject is not a dict (stripe ≥ 13)
+    return dict(obj)
+
+
+class StripeGateway(PaymentGateway):
+    """Stripe Checkout, refunds, signed webhooks and the events list."""
+
+    name = "stripe"
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        api_base: str | None = None,
+        webhook_secret: str | None = None,
+        webhook_tolerance: int | None = None,
+        max_network_retries: int | None = None,
+    ):
+        config = current_app.config
+        self._api_key = api_key if api_key is not None else config.get("STRIPE_SECRET_KEY")
+        self._api_base = api_base if api_base is not None else config.get("STRIPE_API_BASE")
+        self._webhook_secret = (
+            webhook_secret if webhook_secret is not None else config.get("STRIPE_WEBHOOK_SECRET")
+        )
+        self._tolerance = (
+            webhook_tolerance
+            if webhook_tolerance is not None
+            else int(config.get("STRIPE_WEBHOOK_TOLERANCE", 300))
+        )
+        self._retries = max_network_retries
+        self._client_obj: stripe.StripeClient | None = None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<StripeGateway api_base={self._api_base or 'stripe'}>"
+
+    @property
+    def _client(self) -> stripe.StripeClient:
+        if not self._api_key:
+            raise GatewayNotConfigured("Online payment is not configured.", code="not_configured")
+        if self._client_obj is None:
+            kwargs: dict[str, Any] = {}
+            if self._api_base:
+                kwargs["base_addresses"] = {"api": self._api_base.rstrip("/")}
+            if self._retries is not None:
+                kwargs["max_network_retries"] = self._retries
+            self._client_obj = stripe.StripeClient(self._api_key, **kwargs)
+        return self._client_obj
+
+    # -- checkout ------------------------------------------------------------------------
+
+    @staticmethod
+    def checkout_params(request: CheckoutRequest) -> dict:
+        """The ``checkout.sessions.create`` parameters for a request (pure, for tests)."""
+        metadata = {str(k): str(v) for k, v in request.metadata.items()}
+        payment_intent_data: dict[str, Any] = {"metadata": dict(metadata)}
+        if request.application_fee_fen:
+            payment_intent_data["application_fee_amount"] = int(request.application_fee_fen)
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": request.currency,
+                        "unit_amount": int(item.amount_fen),
+                        "product_data": {"name": item.name},
+                    },
+                    "quantity": 1,
+                }
+                for item in request.line_items
+            ],
+            "payment_method_types": list(request.payment_method_types),
+            "metadata": metadata,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "payment_intent_data": payment_intent_data,
+        }
+        if "wechat_pay" in request.payment_method_types:
+            # Checkout needs the client type for WeChat Pay
+            params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
+        if request.customer_email:
+            params["customer_email"] = request.customer_email
+        if request.expires_at is not None:
+            expires = request.expires_at
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+            params["expires_at"] = int(expires.timestamp())
+        return params
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        params = self.checkout_params(request)
+        try:
+            session = self._client.v1.checkout.sessions.create(
+                params,  # type: ignore[arg-type]
+                _options(request.idempotency_key, request.connected_account),  # type: ignore[arg-type]
+            )
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from None
+        session = _plain(session)
+        payment_intent = session.get("payment_intent")
+        if isinstance(payment_intent, dict):
+            payment_intent = payment_intent.get("id")
+        if not session.get("id") or not session.get("url"):
+            raise GatewayError("The payment provider gave no checkout page.", code="no_url")
+        return CheckoutResult(
+            session_id=session["id"], url=session["url"], payment_intent_id=payment_intent
+        )
+
+    def retrieve_checkout(self, session_id: str, connected_account: str | None = None) -> dict:
+        """The Checkout Session as a plain dict (status, payment_status, payment_intent …)."""
+        try:
+            session = self._client.v1.checkout.sessions.retrieve(
+                session_id,
+                None,
+                _options(account=connected_account),  # type: ignore[arg-type]
+            )
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from None
+        return _plain(session)
+
+    # -- refunds -------------------------------------------------------------------------
+
+    def refund(self, request: RefundRequest) -> RefundResult:
+        params: dict[str, Any] = {
+            "payment_intent": request.payment_intent_id,
+            "amount": int(request.amount_fen),
+        }
+        if request.metadata:
+            params["metadata"] = {str(k): str(v) for k, v in request.metadata.items()}
+        try:
+            refund = self._client.v1.refunds.create(
+                params,  # type: ignore[arg-type]
+                _options(request.idempotency_key, request.connected_account),  # type: ignore[arg-type]
+            )
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from None
+        refund = _plain(refund)
+        status = refund.get("status") or "pending"
+        if status not in ("succeeded", "pending", "failed"):
+            # requires_action / canceled: not (yet) money back
+            status = "failed" if status == "canceled" else "pending"
+        return RefundResult(refund_id=refund["id"], status=status)
+
+    def list_refunds(self, charge_id: str, connected_account: str | None = None) -> list[dict]:
+        """Every refund of a charge (``ch_…``), as plain dicts (refunds made outside the app)."""
+        try:
+            page = self._client.v1.refunds.list(
+                {"charge": charge_id, "limit": 100},
+                _options(account=connected_account),  # type: ignore[arg-type]
+            )
+            return [_plain(refund) for refund in page.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from None
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    def parse_webhook(self, payload: bytes, signature_header: str | None) -> dict:
+        if not signature_header or not self._webhook_secret:
+            raise InvalidSignature("missing signature or webhook secret")
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        try:
+            stripe.Webhook.construct_event(
+                payload, signature_header, self._webhook_secret, tolerance=self._tolerance
+            )
+            event = json.loads(payload)
+        except (
+            stripe.SignatureVerificationError,
+            ValueError,  # also JSONDecodeError, UnicodeDecodeError
+            TypeError,
+            KeyError,
+            AttributeError,  # signed JSON that is not an object
+        ) as exc:
+            raise InvalidSignature(type(exc).__name__) from None
+        if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+            raise InvalidSignature("not an event")
+        return event
+
+    # -- reconciliation ------------------------------------------------------------------
+
+    def events_since(
+        self,
+        since: datetime,
+        types: list[str],
+        connected_account: str | None = None,
+    ) -> Iterator[dict]:
+        """Events of these types created at or after ``since``, oldest first.
+
+        One list per type (``type=…``: Stripe's and localstripe's common filter), every page
+        read (auto-paging), then merged oldest first; a reconciliation window is a day or a
+        few, so this stays small. ``connected_account``: the events of that Connect account.
+        """
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        events: dict[str, dict] = {}
+        for event_type in list(dict.fromkeys(types)) or [None]:
+            params: dict[str, Any] = {"created": {"gte": int(since.timestamp())}, "limit": 100}
+            if event_type:
+                params["type"] = event_type
+            try:
+                page = self._client.v1.events.list(
+                    params,  # type: ignore[arg-type]
+                    _options(account=connected_account),  # type: ignore[arg-type]
+                )
+                listed = [_plain(event) for event in page.auto_paging_iter()]
+            except stripe.StripeError as exc:
+                raise _gateway_error(exc) from None
+            listed.reverse()  # Stripe lists newest first
+            for event in listed:
+                events.setdefault(event["id"], event)
+        # stable: within one second, each type's own order (oldest first) is kept
+        yield from sorted(events.values(), key=lambda e: e.get("created") or 0)

@@ -1,0 +1,1 @@
+"""Refunds of payments (退款): services, API, pages."""
