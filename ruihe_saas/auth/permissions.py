@@ -29,6 +29,11 @@ class Permission(enum.StrEnum):
     REFUND_PAYMENTS = "refund_payments"  # refunds, cancel receipts
     CLOSE_CASH_UP = "close_cash_up"  # close a cashier's day (日结): own day, or any for finance
     MANAGE_GATEWAY = "manage_gateway"  # the tenant's online payment settings (owner only)
+    VIEW_LEDGER = "view_ledger"  # finance reports, journal entries, periods (estate admins: theirs)
+    POST_ENTRIES = "post_entries"  # manual journal entries, improvement spending, reversals
+    CLOSE_PERIODS = "close_periods"  # the monthly close of an entity
+    REOPEN_PERIODS = "reopen_periods"  # reopen a closed month, with a reason (owner only)
+    MANAGE_ACCOUNTS = "manage_accounts"  # add and deactivate accounts of the chart
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -47,6 +52,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RUN_BILLING,
             Permission.CHASE_ARREARS,
             Permission.VIEW_PAYMENTS,
+            Permission.VIEW_LEDGER,
         }
     ),
     Role.FINANCE: frozenset(
@@ -61,6 +67,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_PAYMENTS,
             Permission.REFUND_PAYMENTS,
             Permission.CLOSE_CASH_UP,
+            Permission.VIEW_LEDGER,
+            Permission.POST_ENTRIES,
+            Permission.CLOSE_PERIODS,
+            Permission.MANAGE_ACCOUNTS,
         }
     ),
     Role.CASHIER: frozenset(

@@ -35,7 +35,7 @@ blp = tenant_api_blueprint(
 @blp.arguments(PaymentIdempotencyHeaders, location="headers", as_kwargs=True)
 @blp.response(201, PaymentDetailSchema)
 @blp.alt_response(200, schema=PaymentDetailSchema, description="A replay: the first payment.")
-@errors(blp, 409)
+@errors(blp, 400, 409)
 @require_permission(Permission.TAKE_PAYMENTS)
 def record_payment(data, idempotency_key=None):
     """Record a desk payment (cash, bank transfer, POS card, WeChat/Alipay QR) of one

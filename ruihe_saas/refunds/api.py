@@ -38,7 +38,7 @@ blp = tenant_api_blueprint("refunds_api", __name__, "", description="Refunds of 
 @blp.arguments(RefundIdempotencyHeaders, location="headers", as_kwargs=True)
 @blp.response(201, RefundDetailSchema)
 @blp.alt_response(200, schema=RefundDetailSchema, description="A replay: the first refund.")
-@errors(blp, 409)
+@errors(blp, 400, 409)
 @require_permission(Permission.REFUND_PAYMENTS)
 def create_refund(data, payment_id: uuid.UUID, idempotency_key=None):
     """Refund part or all of a payment: its prepaid credit first, then its allocations
