@@ -119,7 +119,7 @@ class EstateForm(FlaskForm):
         default=ChargingModel.REMUNERATION.value,
     )
     remuneration_percent = DecimalField(
-        _l("Company remuneration (% of property-service income)"),
+        _l("Company remuneration (percent of property-service income)"),
         places=2,
         default=Decimal("0"),
         validators=[Optional(), NumberRange(min=0, max=100)],
