@@ -31,6 +31,27 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = "/usr/bin/chromium"
 
 
+def _per_worker_backends() -> None:
+    """Under pytest-xdist (``-n 2``) each worker gets its own PostgreSQL database (the URL's
+    name + ``_gw0``, ``_gw1`` …, which must exist: ``.ci/run`` creates them) and its own Redis
+    db (the URL's number − the worker's): the suite resets the schema and empties tables, so
+    workers must never share them. SQLite files live in each worker's own temporary folder."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    for key in ("DATABASE_URL", "DATABASE_OWNER_URL"):
+        url = os.environ.get(key) or ""
+        if url.startswith("postgresql") and not url.endswith(f"_{worker}"):
+            os.environ[key] = f"{url}_{worker}"
+    redis_url = os.environ.get("REDIS_URL") or ""
+    base, _, number = redis_url.rpartition("/")
+    if base and number.isdigit():
+        os.environ["REDIS_URL"] = f"{base}/{int(number) - int(worker.removeprefix('gw'))}"
+
+
+_per_worker_backends()
+
+
 def _backend_env(tmp_root: Path) -> dict:
     url = os.environ.get("DATABASE_URL")
     if not url:

@@ -119,7 +119,7 @@ class FuzzTarget:
     household_ids: tuple[str, ...]
     space_ids: tuple[str, ...]
     transition_ids: tuple[str, ...]
-    billing_ids: dict  # schedule_id, run_id, bill_id, line_id → a real one each
+    billing_ids: dict  # schedule_id, run_id, bill_id, line_id, payment_id, refund_id → real
 
 
 @pytest.fixture
@@ -165,12 +165,15 @@ def fuzz_target(app, db, client) -> FuzzTarget:
 
 
 def _billing(estate) -> dict:
-    """A fee schedule, a real billing run of July 2024 and its bills."""
+    """A fee schedule, a real billing run of July 2024 and its bills, a desk payment with its
+    receipt and a refund of part of it."""
     from sqlalchemy import select
 
     from ruihe_saas.billing.models import Bill, BillLine
     from ruihe_saas.billing.runs import execute_billing_run, start_billing_run
     from ruihe_saas.extensions import db
+    from ruihe_saas.payments.desk import record_desk_payment
+    from ruihe_saas.refunds.services import refund_payment
     from tests.billing_factories import simple_schedule
 
     schedule = simple_schedule(estate, stages="partial_caretaking")
@@ -180,12 +183,40 @@ def _billing(estate) -> dict:
         execute_billing_run(run.id)
         bill = db.session.scalars(select(Bill)).first()
         line = db.session.scalars(select(BillLine)).first()
+        payment, _ = record_desk_payment(bill.household_id, "30.00", "cash")
+        refund = refund_payment(payment.id, "1.00", "多收退回")
+        account, entry = _ledger(estate)
     return {
         "schedule_id": (str(schedule.id),),
         "run_id": (str(run.id),),
         "bill_id": (str(bill.id),),
         "line_id": (str(line.id),),
+        "payment_id": (str(payment.id),),
+        "refund_id": (str(refund.id),),
+        "account_id": (str(account.id),),
+        "entry_id": (str(entry.id),),
+        "period": ("2024-07",),
     }
+
+
+def _ledger(estate):
+    """An added account and a manual expense entry (inside the estate's tenant)."""
+    from datetime import date
+
+    from ruihe_saas.ledger.accounts import add_account
+    from ruihe_saas.ledger.entries import record_expense
+    from ruihe_saas.ledger.services import ensure_chart
+
+    ensure_chart()
+    account = add_account("6409", "安保", "expense")
+    entry = record_expense(
+        estate_id=estate.id,
+        account_id=account.id,
+        amount="88.00",
+        entry_date=date(2024, 7, 5),
+        reference="FP-1",
+    )
+    return account, entry
 
 
 def _estates(tenant_id):

@@ -17,6 +17,11 @@ from ruihe_saas.billing.models import Bill, BillLine
 from ruihe_saas.billing.runs import execute_billing_run, start_billing_run
 from ruihe_saas.estates.services import buildings_of, create_parking, list_households
 from ruihe_saas.extensions import db as database
+from ruihe_saas.ledger.accounts import add_account
+from ruihe_saas.ledger.entries import record_expense
+from ruihe_saas.ledger.services import ensure_chart
+from ruihe_saas.payments.desk import record_desk_payment
+from ruihe_saas.refunds.services import refund_payment
 from ruihe_saas.tenancy import tenant_context
 from tests.billing_factories import set_stages, simple_schedule
 from tests.conftest import csrf_from, login
@@ -44,7 +49,11 @@ FIELD_NAMES = [
     "reading-current_reading", "reading-previous_reading", "occupancy-household",
     "occupancy-to_occupancy", "occupancy-effective_date", "meter-name", "meter-meter_kind",
     "meter_reading-shared_meter_id", "meter_reading-current_reading", "channel", "result",
-    "chased_on", "promised_on", "as_of",
+    "chased_on", "promised_on", "as_of", "household_id", "cashier_id", "from", "to", "method",
+    "amount", "reference", "paid_at", "bill_ids", "idempotency_key", "payment_id", "date",
+    "confirm", "enabled", "mode", "connected_account_id", "application_fee_percent",
+    "payment_methods", "estate", "account", "entry_date", "pay_from", "memo", "type", "entity",
+    "format", "source",
 ]  # fmt: skip
 
 UNKNOWN = uuid.UUID("01900000-0000-7000-8000-000000000000")
@@ -70,7 +79,25 @@ def site(client, db):
         execute_billing_run(run.id)
         bill = database.session.scalars(select(Bill)).first()
         line = database.session.scalars(select(BillLine)).first()
+        payment, _ = record_desk_payment(bill.household_id, "30.00", "cash")
+        refund = refund_payment(payment.id, "1.00", "多收退回")
+        ensure_chart()
+        account = add_account("6409", "安保", "expense")
+        entry = record_expense(
+            estate_id=estate.id,
+            account_id=account.id,
+            amount="88.00",
+            entry_date=date(2024, 7, 5),
+            reference="FP-1",
+        )
     ids = {
+        "account_id": account.id,
+        "entry_id": entry.id,
+        "period": "2024-07",
+        "name": "income-statement",
+        "kind": "expense",
+        "payment_id": payment.id,
+        "refund_id": refund.id,
         "schedule_id": schedule.id,
         "run_id": run.id,
         "bill_id": bill.id,
