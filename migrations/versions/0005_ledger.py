@@ -220,7 +220,11 @@ def upgrade():
         batch_op.create_index("ix_journal_lines_entry", ["tenant_id", "entry_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_journal_lines_estate_id"), ["estate_id"], unique=False)
         batch_op.create_index(
-            "ix_journal_lines_household", ["tenant_id", "household_id"], unique=False
+            "ix_journal_lines_household",
+            ["tenant_id", "household_id"],
+            unique=False,
+            postgresql_where=sa.text("household_id IS NOT NULL"),
+            sqlite_where=sa.text("household_id IS NOT NULL"),
         )
 
     op.create_table(

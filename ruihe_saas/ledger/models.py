@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -123,7 +124,16 @@ class JournalLine(TenantScoped, EstateScoped, db.Model):
         ),
         Index("ix_journal_lines_entry", "tenant_id", "entry_id"),
         Index("ix_journal_lines_account_date", "tenant_id", "account_id", "entry_date"),
-        Index("ix_journal_lines_household", "tenant_id", "household_id"),
+        # partial: only receivable/prepaid lines name a household; a full index would also
+        # tempt the planner (on a tenant's first big load, statistics still empty) to serve
+        # the balance check's lookup by entry from it, scanning the tenant's lines each time
+        Index(
+            "ix_journal_lines_household",
+            "tenant_id",
+            "household_id",
+            postgresql_where=text("household_id IS NOT NULL"),
+            sqlite_where=text("household_id IS NOT NULL"),
+        ),
     )
 
     estate_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
