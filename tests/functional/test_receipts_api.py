@@ -70,7 +70,8 @@ def test_cancel_keeps_the_number(client, world):
     assert response.json["cancelled_at"]
     again = client.post(path, json={"reason": "again"}, headers=auth(finance))
     assert again.status_code == 409
-    assert "already cancelled" in again.json["error"]["message"]
+    assert again.json["error"]["code"] == "receipt_cancelled"
+    assert "已经作废" in again.json["error"]["message"]  # Chinese unless lang=en
     pdf = client.get(url(finance, f"/payments/{payment.id}/receipt.pdf"), headers=auth(finance))
     text = first_page_text(pdf.data)
     assert "作废" in text and receipt.number in text

@@ -178,7 +178,8 @@ def test_closing_twice_is_a_conflict(desk):
         close_day(None, DAY)
         with pytest.raises(Conflict) as error:
             close_day(None, DAY)
-    assert error.value.status == 409 and "already closed" in error.value.message
+    assert (error.value.status, error.value.code) == (409, "already_closed")
+    assert "已经日结" in str(error.value.message)  # the message follows the UI language
 
 
 def test_a_future_day_cannot_be_closed(desk):
