@@ -120,6 +120,7 @@ def members_add(slug: str, email: str, role: str, estate_codes: tuple[str, ...])
 
 def register_cli(app: Flask) -> None:
     from ruihe_saas.jobs.cli import worker_command
+    from ruihe_saas.ledger.cli import ledger_cli
     from ruihe_saas.online.cli import payments_cli
 
     app.cli.add_command(tenants_cli)
@@ -127,3 +128,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(members_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(payments_cli)
+    app.cli.add_command(ledger_cli)

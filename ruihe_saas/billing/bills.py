@@ -23,6 +23,7 @@ from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
 from ruihe_saas.estates.models import Building, Estate, Household
 from ruihe_saas.extensions import db
 from ruihe_saas.handover.services import local_today
+from ruihe_saas.ledger.postings import post_credits
 from ruihe_saas.tenancy.context import current_actor_user_id
 from ruihe_saas.tenancy.lookup import get_owned
 from ruihe_saas.web.pagination import Page, paginate
@@ -244,6 +245,7 @@ def _credit(bill: Bill, lines: list[BillLine], reason: str) -> list[BillCredit]:
     bill.status = bill_status_for(bill.amount, bill.credited, bill.paid)
     db.session.add_all(credits)
     db.session.flush()
+    post_credits(credits)  # the ledger: Dr revenue / Cr 应收 per credit
     return credits
 
 

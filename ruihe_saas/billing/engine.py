@@ -38,6 +38,7 @@ from ruihe_saas.billing.proration import occupancy_segments, weighted_days
 from ruihe_saas.estates.models import Building, Household, OccupancyChange, ParkingSpace
 from ruihe_saas.extensions import db
 from ruihe_saas.fees.models import ChargeKind, MeterReading, SplitBasis
+from ruihe_saas.ledger.postings import post_written_bills
 from ruihe_saas.payments.services import apply_prepaid_credit
 
 PREVIEW_BILLS = 20
@@ -446,6 +447,7 @@ def run_estate_period(
         if not dry_run and drafts:
             writer.write_bills(run_plan, drafts, run_id)
             apply_prepaid_credit([draft.household.id for draft in drafts])
+            post_written_bills(run_plan, drafts, run_id)  # the ledger, after the bill locks
         done += len(chunk)
         if on_chunk is not None:
             on_chunk(done, total, tally)

@@ -31,6 +31,7 @@ from ruihe_saas.errors import NotFound, ValidationFailed
 from ruihe_saas.estates.models import Household
 from ruihe_saas.extensions import db
 from ruihe_saas.fees.models import FeeItem
+from ruihe_saas.ledger import postings
 from ruihe_saas.payments.models import AllocationSource, Payment, PaymentAllocation, PaymentMethod
 from ruihe_saas.tenancy.context import current_actor_user_id
 from ruihe_saas.tenancy.lookup import get_owned
@@ -95,6 +96,7 @@ def record_payment(
     lines = _lock_outstanding_lines([household.id], chosen)
     _allocate(lines, [payment], AllocationSource.PAYMENT, paid_at)
     db.session.flush()
+    postings.post_payment(payment)  # the ledger: Dr money / Cr 应收, 预收
     return payment
 
 
@@ -227,6 +229,7 @@ def apply_prepaid_credit(
             AllocationSource.PREPAID_CREDIT,
             moment,
         )
+    postings.post_pending_prepaid_allocations()  # the ledger: Dr 预收 / Cr 应收 (flushes)
     db.session.flush()
     return applied
 

@@ -46,6 +46,7 @@ from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
 from ruihe_saas.estates.models import Estate, Household
 from ruihe_saas.extensions import db
 from ruihe_saas.ids import new_id
+from ruihe_saas.ledger import postings
 from ruihe_saas.payments.models import (
     AllocationReversal,
     Payment,
@@ -686,6 +687,7 @@ def refund_payment_once(
                 db.session.flush()
     except _Replayed as replay:
         return replay.refund, False
+    postings.post_refund(refund)  # the ledger: Cr money / Dr 应收, 预收
     return refund, True
 
 
@@ -827,6 +829,7 @@ def record_gateway_refund(
     db.session.flush()
     _take_back(locked, refund, amount, now)
     db.session.flush()
+    postings.post_refund(refund)  # the ledger: Cr money / Dr 应收, 预收
     return refund
 
 
@@ -860,4 +863,5 @@ def settle_gateway_refund(gateway_refund_id: str, status: RefundStatus | str) ->
     _restore(locked, refund, datetime.now(UTC))
     refund.status = RefundStatus.FAILED
     db.session.flush()
+    postings.post_refund_failed(refund)  # the ledger: the refund's entry reversed
     return refund
