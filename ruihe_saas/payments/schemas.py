@@ -6,27 +6,14 @@ string or a JSON number; more than two decimals is a 422 (never rounded away).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP
-
 import marshmallow as ma
 
+from ruihe_saas.billing.schemas import money
 from ruihe_saas.payments.desk import MAX_KEY, MAX_NOTE, MAX_REFERENCE
 from ruihe_saas.payments.models import DESK_METHODS, PaymentMethod, ReceiptStatus
 from ruihe_saas.web.pagination import PageArgs
 
-DECIMAL_DOC = {"type": "string", "format": "decimal"}
 DESK_METHOD_VALUES = [method.value for method in DESK_METHODS]
-
-
-def money(metadata: dict | None = None, **kwargs):
-    return ma.fields.Decimal(
-        as_string=True,
-        places=2,
-        rounding=ROUND_HALF_UP,
-        dump_only=True,
-        metadata={**DECIMAL_DOC, "example": "123.45", **(metadata or {})},
-        **kwargs,
-    )
 
 
 class AmountField(ma.fields.Field):
@@ -35,7 +22,7 @@ class AmountField(ma.fields.Field):
 
     default_error_messages = {"invalid": "Not a valid amount."}
 
-    def __init__(self, **kwargs):
+    def __init__(self, description: str = "Yuan, greater than 0, at most 2 decimals.", **kwargs):
         super().__init__(
             metadata={
                 "oneOf": [
@@ -47,7 +34,7 @@ class AmountField(ma.fields.Field):
                         "multipleOf": 0.01,
                     },
                 ],
-                "description": "Yuan, greater than 0, at most 2 decimals.",
+                "description": description,
             },
             **kwargs,
         )

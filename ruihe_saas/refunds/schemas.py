@@ -4,58 +4,23 @@ decimals, at most what is left to refund)."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP
-
 import marshmallow as ma
 
+from ruihe_saas.billing.schemas import money
 from ruihe_saas.payments.models import RefundMethod, RefundStatus
+from ruihe_saas.payments.schemas import AmountField
 from ruihe_saas.refunds.services import MAX_KEY, MAX_REASON, MAX_REFERENCE
 from ruihe_saas.web.pagination import PageArgs
 
-DECIMAL_DOC = {"type": "string", "format": "decimal"}
 METHOD_VALUES = [method.value for method in RefundMethod]
 
 
-def money(metadata: dict | None = None, **kwargs):
-    return ma.fields.Decimal(
-        as_string=True,
-        places=2,
-        rounding=ROUND_HALF_UP,
-        dump_only=True,
-        metadata={**DECIMAL_DOC, "example": "123.45", **(metadata or {})},
-        **kwargs,
-    )
-
-
-class RefundAmountField(ma.fields.Field):
-    """Yuan as a decimal string ("12.50") or a number; passed on as text for the service."""
-
-    default_error_messages = {"invalid": "Not a valid amount."}
-
-    def __init__(self, **kwargs):
-        super().__init__(
-            metadata={
-                "oneOf": [
-                    {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "example": "12.50"},
-                    {"type": "number", "minimum": 0, "exclusiveMinimum": True, "multipleOf": 0.01},
-                ],
-                "description": "Yuan, greater than 0, at most 2 decimals, at most what is "
-                "left to refund of the payment.",
-            },
-            **kwargs,
-        )
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.make_error("invalid")
-        text = value.strip() if isinstance(value, str) else repr(value)
-        if not text or len(text) > 40:
-            raise self.make_error("invalid")
-        return text
-
-
 class RefundCreateSchema(ma.Schema):
-    amount = RefundAmountField(required=True)
+    amount = AmountField(
+        required=True,
+        description="Yuan, greater than 0, at most 2 decimals, at most what is left to refund "
+        "of the payment.",
+    )
     reason = ma.fields.String(
         required=True,
         validate=[
