@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ruihe_saas.errors import Conflict, NotFound, ValidationFailed
 from ruihe_saas.estates.models import Estate
@@ -57,19 +58,27 @@ class Posting:
 
 
 def ensure_chart() -> list[Account]:
-    """Create the template accounts the tenant lacks (by code); return the ones created."""
+    """Create the template accounts the tenant lacks (by code); return the ones created.
+
+    The first postings of a new tenant may run concurrently (e.g. two desk payments): the
+    accounts are added in a savepoint, and when another transaction created them first
+    (unique code), that one's chart is used.
+    """
     existing = set(db.session.scalars(select(Account.code)))
     taken_roles = {r for r in db.session.scalars(select(Account.role)) if r}
-    created = []
-    for code, name, account_type, role in TEMPLATE:
-        if code in existing:
-            continue
-        account = Account(
-            code=code, name=name, type=account_type, role=None if role in taken_roles else role
-        )
-        db.session.add(account)
-        created.append(account)
-    db.session.flush()
+    created = [
+        Account(code=code, name=name, type=account_type, role=None if role in taken_roles else role)
+        for code, name, account_type, role in TEMPLATE
+        if code not in existing
+    ]
+    if not created:
+        return []
+    try:
+        with db.session.begin_nested():
+            db.session.add_all(created)
+            db.session.flush()
+    except IntegrityError:
+        return []  # a concurrent transaction made the chart
     return created
 
 
