@@ -387,32 +387,27 @@ def summaries(page: Page) -> Page:
 # --- locking -------------------------------------------------------------------------------
 
 
-def _lock_bills(bill_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Bill]:
-    ids = sorted(set(bill_ids))
+def _lock(model, ids: Iterable[uuid.UUID]) -> dict:
+    """Rows of ``model`` by id, locked FOR UPDATE in id order and re-read."""
+    ids = sorted(set(ids))
     if not ids:
         return {}
-    bills = db.session.scalars(
-        select(Bill)
-        .where(Bill.id.in_(ids))
-        .order_by(Bill.id)
+    rows = db.session.scalars(
+        select(model)
+        .where(model.id.in_(ids))
+        .order_by(model.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return {bill.id: bill for bill in bills}
+    return {row.id: row for row in rows}
+
+
+def _lock_bills(bill_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Bill]:
+    return _lock(Bill, bill_ids)
 
 
 def _lock_lines(line_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, BillLine]:
-    ids = sorted(set(line_ids))
-    if not ids:
-        return {}
-    lines = db.session.scalars(
-        select(BillLine)
-        .where(BillLine.id.in_(ids))
-        .order_by(BillLine.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {line.id: line for line in lines}
+    return _lock(BillLine, line_ids)
 
 
 def _lock_payment(payment_id: uuid.UUID) -> Payment:
