@@ -77,3 +77,33 @@ def _set_estate_scope(membership: Membership, email: str, codes, report: LoadRep
     if set(services.estate_scope_of(membership) or ()) != wanted:
         services.set_estate_scope_of(membership, wanted)
         report.lines.append(f"member {email} works on {', '.join(codes) or 'no estate'}")
+
+
+def member_who_may(email, permission, estates, where: str, key: str):
+    """``(user id, e-mail)`` of the tenant's member named by ``key`` in a definition entry
+    (e.g. the cashier of ``[[payments]]``): a user of the tenant whose role allows
+    ``permission`` and whose estate scope holds every estate of ``estates``."""
+    from ruihe_saas.auth.models import User
+    from ruihe_saas.auth.permissions import role_allows
+
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationFailed(f"{where}: {key} must be the e-mail of a user of the tenant.")
+    email = services.normalise_email(email)
+    row = db.session.execute(
+        select(Membership, User.id)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == email)
+    ).first()
+    if row is None:
+        raise ValidationFailed(f"{where}: {key} {email} is not a user of the tenant.")
+    membership, user_id = row
+    if not role_allows(membership.role, permission):
+        raise ValidationFailed(
+            f"{where}: {key} {email} is a {membership.role.value}: not allowed to "
+            f"{permission.value.replace('_', ' ')}."
+        )
+    scope = services.estate_scope_of(membership)
+    for estate in estates:
+        if scope is not None and estate.id not in scope:
+            raise ValidationFailed(f"{where}: {key} {email} does not work on estate {estate.code}.")
+    return user_id, email

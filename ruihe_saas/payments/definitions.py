@@ -53,9 +53,8 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from ruihe_saas.auth.models import Membership, User
-from ruihe_saas.auth.permissions import Permission, role_allows
-from ruihe_saas.auth.services import estate_scope_of, normalise_email
+from ruihe_saas.auth.definitions import member_who_may
+from ruihe_saas.auth.permissions import Permission
 from ruihe_saas.billing.models import Bill, BillStatus
 from ruihe_saas.billing.periods import Period
 from ruihe_saas.cashup.services import business_date_of
@@ -135,28 +134,6 @@ def share(value, key: str, where: str) -> float:
     return float(value)
 
 
-def cashier_of(email, estate: Estate, where: str) -> tuple[uuid.UUID, str]:
-    """The member taking the payments: a user of the tenant who may take payments and works
-    on the estate."""
-    if not isinstance(email, str) or not email.strip():
-        raise fail(where, "cashier must be the e-mail of a user of the tenant who takes payments.")
-    email = normalise_email(email)
-    row = db.session.execute(
-        select(Membership, User.id)
-        .join(User, User.id == Membership.user_id)
-        .where(User.email == email)
-    ).first()
-    if row is None:
-        raise fail(where, f"cashier {email} is not a user of the tenant.")
-    membership, user_id = row
-    if not role_allows(membership.role, Permission.TAKE_PAYMENTS):
-        raise fail(where, f"cashier {email} is a {membership.role.value}: they take no payments.")
-    scope = estate_scope_of(membership)
-    if scope is not None and estate.id not in scope:
-        raise fail(where, f"cashier {email} does not work on estate {estate.code}.")
-    return user_id, email
-
-
 def payment_model(entry, where: str) -> PaymentModel:
     if not isinstance(entry, dict):
         raise fail(where, "must be a table.")
@@ -168,7 +145,9 @@ def payment_model(entry, where: str) -> PaymentModel:
     if estate is None:
         raise fail(where, f"estate must be the code of an estate of the tenant, not {code!r}.")
     where = f"payments: {estate.code}"
-    cashier_id, cashier = cashier_of(entry.get("cashier"), estate, where)
+    cashier_id, cashier = member_who_may(
+        entry.get("cashier"), Permission.TAKE_PAYMENTS, [estate], where, "cashier"
+    )
     desk = {method.value for method in DESK_METHODS}
     methods = weights(entry.get("methods"), desk, "methods", where)
     habits = weights(entry.get("habit", {"monthly": 1}), set(HABITS), "habit", where)

@@ -1,12 +1,15 @@
 """Property test: whatever sequence of bills, desk payments, partial refunds, voids (红冲),
 prepaid-credit runs and manual entries happens, after every step every entry balances
-with at least two lines, the trial balance is zero, and the ledger agrees with the records
+with at least two lines, the trial balance is zero, the ledger agrees with the records
 (``ledger.checks``: 应收 per household = its outstanding bills, 预收 = its prepaid credit,
-Stripe clearing = what was not paid out)."""
+Stripe clearing = what was not paid out), and the consolidated income statement is the sum
+of the entities' own statements less the inter-entity postings (management fees charged by
+the collective economy to the estate, costs recharged), whatever they were."""
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
@@ -20,6 +23,7 @@ from ruihe_saas.extensions import db as database
 from ruihe_saas.ledger import postings, services
 from ruihe_saas.ledger.checks import run_checks
 from ruihe_saas.ledger.models import EntrySource
+from ruihe_saas.ledger.reports import ALL, income_statement
 from ruihe_saas.ledger.services import Posting
 from ruihe_saas.payments.services import apply_prepaid_credit, record_payment
 from ruihe_saas.refunds import services as refunds
@@ -35,7 +39,9 @@ BILL = st.tuples(st.just("bill"), st.integers(0, 1), CENTS, CENTS)
 PAY = st.tuples(st.just("pay"), st.integers(0, 1), CENTS, st.booleans(), METHODS)
 REFUND = st.tuples(st.just("refund"), st.integers(0, 20), st.integers(1, 100))
 MANUAL = st.tuples(st.just("manual"), EXPENSES, CENTS, st.booleans())
+INTER = st.tuples(st.just("inter"), st.sampled_from(["fee", "recharge"]), EXPENSES, CENTS)
 STEP = st.one_of(
+    INTER,
     BILL,
     PAY,
     REFUND,
@@ -97,8 +103,56 @@ def run_step(world: World, step, state) -> None:
                 source=EntrySource.MANUAL,
                 reference="property test",
             )
+        elif kind == "inter":
+            post_inter_entity(world, step, state)
         else:
             apply_prepaid_credit([h.id for h in world.households])
+
+
+def post_inter_entity(world: World, step, state) -> None:
+    """One paired entry between the estate and the collective economy: a management fee
+    (the estate's expense, the collective's other income) or a recharged cost (the
+    estate's expense, the collective's same expense reduced)."""
+    _kind, how, expense, amount = step
+    estate = world.estate.id
+    collective_side = (
+        Posting(role="other_income", estate_id=None, credit=amount)
+        if how == "fee"
+        else Posting(role=expense, estate_id=None, credit=amount)
+    )
+    services.post_entry(
+        date(2024, 7, 20),
+        [
+            Posting(role=expense, estate_id=estate, debit=amount),
+            Posting(role="inter_entity", estate_id=estate, credit=amount),
+            Posting(role="inter_entity", estate_id=None, debit=amount),
+            collective_side,
+        ],
+        source=EntrySource.MANUAL,
+        reference="property test",
+        pair_id=uuid.uuid4(),
+    )
+    if how == "fee":  # eliminated on both sides when consolidated
+        state["fees"] += amount
+
+
+def assert_consolidated(world: World, state) -> None:
+    """Consolidated = Σ the entities' own statements − the inter-entity fees; each entity's
+    column is its own statement."""
+    start, end = date(2000, 1, 1), date(2030, 12, 31)
+    whole = income_statement(start, end, ALL)
+    entities = [world.estate.id, None]
+    own = {entity: income_statement(start, end, entity) for entity in entities}
+    fees = state["fees"]
+    income = sum((own[e].total_income(e) for e in entities), D(0))
+    expenses = sum((own[e].total_expenses(e) for e in entities), D(0))
+    assert whole.total_income() == income - fees
+    assert whole.total_expenses() == expenses - fees
+    assert whole.net_income() == income - expenses
+    assert whole.eliminations == D(0)  # income and expense eliminations cancel out
+    for entity in entities:
+        assert whole.total_income(entity) == own[entity].total_income(entity)
+        assert whole.total_expenses(entity) == own[entity].total_expenses(entity)
 
 
 @settings(
@@ -115,10 +169,11 @@ def run_step(world: World, step, state) -> None:
 def test_the_ledger_follows_the_records_after_every_step(world, opening, steps):
     savepoint = database.session.begin_nested()
     try:
-        state = {"months": [0, 0], "bills": [], "payments": []}
+        state = {"months": [0, 0], "bills": [], "payments": [], "fees": D(0)}
         for step in [*opening[0], *opening[1], *steps]:
             run_step(world, step, state)
             with tenant_context(world.tenant_id):
                 assert run_checks() == [], step
+                assert_consolidated(world, state)
     finally:
         savepoint.rollback()

@@ -215,7 +215,7 @@ def entry(old: str, new: str) -> str:
 BAD = [
     (entry('estate = "A"', 'estate = "Z"'), "payments[1]: estate must be the code"),
     (entry("cashier@xinyuan", "nobody@xinyuan"), "cashier nobody@xinyuan.test is not a user"),
-    (entry("cashier@xinyuan", "viewer@xinyuan"), "is a viewer: they take no payments"),
+    (entry("cashier@xinyuan", "viewer@xinyuan"), "is a viewer: not allowed to take payments"),
     (entry("cash = 2", "cash = 0"), "methods: the weights must be positive numbers (cash)"),
     (entry("cash = 2", "cash = -1"), "methods: the weights must be positive"),
     (entry("cash = 2", 'cash = "2"'), "methods: the weights must be positive"),
