@@ -8,6 +8,8 @@ economy), each also as a file with ``?format=csv|xlsx`` (Chinese headers):
   column per entity and the eliminated inter-entity amounts; totals ``income``,
   ``expenses``, ``net_income``;
 - ``GET /reports/balance-sheet?as_of=&estate_id=``;
+- ``GET /reports/receivables?estate_id=``: arrears and prepaid credit per estate against
+  the ledger's 应收 and 预收, now;
 - ``GET /reports/improvement-fund?estate_id=&from=&to=`` and
   ``GET /reports/public-revenue?estate_id=&from=&to=`` (收支公示), for one estate.
 
@@ -47,6 +49,8 @@ from ruihe_saas.ledger.schemas import (
     PeriodCloseSchema,
     PeriodListArgs,
     PeriodReopenSchema,
+    ReceivablesArgs,
+    ReceivablesSchema,
     ReportAsOfArgs,
     ReportRangeArgs,
     TrialBalanceSchema,
@@ -109,6 +113,20 @@ def income_statement(args):
     inter-entity amounts eliminated, and the totals ``income``, ``expenses``, ``net_income``."""
     data = exports.income_statement_data(exports.report_query(args))
     return _respond(args, data, exports.income_statement_tables, "income-statement")
+
+
+@blp.get("/reports/receivables")
+@_files(ReceivablesSchema)
+@blp.arguments(ReceivablesArgs, location="query")
+@blp.response(200, ReceivablesSchema)
+@errors(blp, 422)
+@require_permission(Permission.VIEW_LEDGER)
+def receivables(args):
+    """Arrears reconciled to the ledger (应收预收对账): per estate, the outstanding bills (in
+    arrears, not yet due) and the payments' prepaid credit next to the ledger's 应收 and 预收
+    balances, with the differences (0 when the books agree). A snapshot of now."""
+    data = exports.receivables_data(args)
+    return _respond(args, data, exports.receivables_tables, "receivables")
 
 
 @blp.get("/reports/balance-sheet")

@@ -22,7 +22,7 @@ from ruihe_saas.errors import NotFound, ValidationFailed
 from ruihe_saas.estates.models import Estate
 from ruihe_saas.extensions import db
 from ruihe_saas.handover.services import local_today
-from ruihe_saas.ledger import reports
+from ruihe_saas.ledger import reconciliation, reports
 from ruihe_saas.ledger.models import AccountType
 from ruihe_saas.ledger.reports import ALL
 from ruihe_saas.tenancy.context import current_estate_scope
@@ -358,6 +358,51 @@ def statement_tables(data: dict) -> list[Table]:
         ),  # fmt: skip
         Table("按月汇总", ["月份", in_header, out_header], month_rows),
     ]
+
+
+# --- receivables reconciled to the ledger --------------------------------------------------
+
+RECEIVABLE_FIELDS = ("arrears", "not_due", "outstanding", "receivable", "receivable_difference")
+PREPAID_FIELDS = ("prepaid_credit", "prepaid", "prepaid_difference")
+
+
+def receivables_data(args: dict) -> dict:
+    """Per estate: the outstanding bills (in arrears, not yet due) and the prepaid credit
+    against the ledger's 应收 and 预收, now (``estate_id``: one estate, or every estate)."""
+    entity = entity_of(args.get("estate_id"))
+    rows = reconciliation.receivables(entity)
+    fields = RECEIVABLE_FIELDS + PREPAID_FIELDS
+    estates = [
+        {
+            "estate_id": row.estate.id,
+            "code": row.estate.code,
+            "name": row.estate.name,
+            **{name: getattr(row, name) for name in fields},
+        }
+        for row in rows
+    ]
+    query = ReportQuery(local_today(), local_today(), entity)
+    return {
+        "as_of": query.end,
+        "estate_id": query.estate_param,
+        "entity": "全部小区" if entity is ALL else query.label,
+        "estates": estates,
+        "totals": {name: sum((e[name] for e in estates), ZERO) for name in fields},
+        "reconciled": reconciliation.is_reconciled(rows),
+    }
+
+
+def receivables_tables(data: dict) -> list[Table]:
+    fields = RECEIVABLE_FIELDS + PREPAID_FIELDS
+
+    def rows():
+        for estate in data["estates"]:
+            yield [estate["code"], estate["name"], *(estate[name] for name in fields)]
+        yield ["", "合计", *(data["totals"][name] for name in fields)]
+
+    headers = ["小区编码", "小区", "逾期欠费", "未到期应收", "账单未收合计", "账面应收", "应收差额"]
+    headers += ["预收款(记录)", "账面预收", "预收差额"]
+    return [Table(f"应收预收对账 {data['as_of'].isoformat()}", headers, rows)]
 
 
 REPORTS = {

@@ -55,6 +55,11 @@ class ReportAsOfArgs(ma.Schema):
     format = FORMAT
 
 
+class ReceivablesArgs(ma.Schema):
+    estate_id = _text(40, description="An estate id, or none: every estate in scope.")
+    format = FORMAT
+
+
 class EstateReportArgs(ReportRangeArgs):
     estate_id = ma.fields.String(
         required=True, validate=ma.validate.Length(max=40), metadata={"description": "An estate"}
@@ -287,3 +292,37 @@ class EntryOutSchema(EntrySummarySchema):
     lines = ma.fields.List(ma.fields.Nested(EntryLineOutSchema))
     debits = money()
     credits = money()
+
+
+class EstateReceivablesSchema(ma.Schema):
+    estate_id = ma.fields.UUID()
+    code = ma.fields.String()
+    name = ma.fields.String()
+    arrears = money("Outstanding on bills past their due date (the arrears aging's total).")
+    not_due = money("Outstanding on bills not yet due.")
+    outstanding = money("arrears + not_due: what the bills say is owed.")
+    receivable = money("The ledger's 应收物业费 balance for the estate.")
+    receivable_difference = money("receivable − outstanding (0 when the books agree).")
+    prepaid_credit = money("Prepaid credit the payments hold (unallocated).")
+    prepaid = money("The ledger's 预收物业费 balance for the estate.")
+    prepaid_difference = money("prepaid − prepaid_credit (0 when the books agree).")
+
+
+class ReceivablesTotalsSchema(ma.Schema):
+    arrears = money()
+    not_due = money()
+    outstanding = money()
+    receivable = money()
+    receivable_difference = money()
+    prepaid_credit = money()
+    prepaid = money()
+    prepaid_difference = money()
+
+
+class ReceivablesSchema(ma.Schema):
+    as_of = ma.fields.Date(metadata={"description": "Today: a snapshot of now."})
+    estate_id = ma.fields.String(allow_none=True)
+    entity = ma.fields.String()
+    estates = ma.fields.List(ma.fields.Nested(EstateReceivablesSchema))
+    totals = ma.fields.Nested(ReceivablesTotalsSchema)
+    reconciled = ma.fields.Boolean(metadata={"description": "Every difference is 0."})

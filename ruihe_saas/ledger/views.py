@@ -63,6 +63,11 @@ REPORTS = {
     "balance-sheet": _l("Balance sheet"),
     "improvement-fund": _l("Improvement fund statement"),
     "public-revenue": _l("Public revenue statement"),
+    "receivables": _l("Receivables reconciliation"),
+}
+EVERYTHING = {  # the entity filter's "all" choice
+    None: _l("All entities (consolidated)"),
+    "receivables": _l("All estates"),
 }
 SOURCE_LABELS = {
     EntrySource.BILLING: _l("Billing"),
@@ -222,6 +227,8 @@ def _report_data(name: str, args: dict):
         return exports.income_statement_data(exports.report_query(args))
     if name == "balance-sheet":
         return exports.balance_sheet_data(exports.as_of_query(args))
+    if name == "receivables":
+        return exports.receivables_data(args)
     kind = "improvement_fund" if name == "improvement-fund" else "public_revenue"
     return exports.statement_data(kind, exports.report_query(args, need_estate=True))
 
@@ -232,6 +239,7 @@ TABLES = {
     "balance-sheet": exports.balance_sheet_tables,
     "improvement-fund": exports.statement_tables,
     "public-revenue": exports.statement_tables,
+    "receivables": exports.receivables_tables,
 }
 
 
@@ -274,8 +282,8 @@ def report(name: str):
         args=args,
         query=query,
         entity_choices=_entity_choices(
-            collective=not needs_estate,
-            everything=None if needs_estate else _("All entities (consolidated)"),
+            collective=not needs_estate and name != "receivables",
+            everything=None if needs_estate else EVERYTHING.get(name, EVERYTHING[None]),
         ),
         tenant=g.tenant,
         today=local_today(),

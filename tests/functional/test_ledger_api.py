@@ -490,3 +490,45 @@ def test_only_manual_entries_are_reversed_here(client, world):
     response = post(client, finance, f"/journal-entries/{close['entry_id']}/reverse",
                     {"reason": "试试"})  # fmt: skip
     assert response.status_code == 409
+
+
+# --- receivables reconciled to the ledger --------------------------------------------------
+
+
+def test_receivables_reconciliation(client, world):
+    owner, finance, admin, cashier, north, south, stranger, foreign = world
+    response = get(client, finance, "/reports/receivables")
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert [row["code"] for row in body["estates"]] == ["N", "S"]
+    assert body["reconciled"] is True  # no bills, no receivables: nothing to disagree
+    assert body["totals"]["receivable_difference"] == "0.00"
+    one = get(client, finance, f"/reports/receivables?estate_id={north.id}").json
+    assert [row["code"] for row in one["estates"]] == ["N"]
+    assert [row["code"] for row in get(client, admin, "/reports/receivables").json["estates"]] == [
+        "N"
+    ]
+    assert get(client, admin, f"/reports/receivables?estate_id={south.id}").status_code == 404
+    assert get(client, finance, f"/reports/receivables?estate_id={foreign.id}").status_code == 404
+    assert get(client, stranger, f"/reports/receivables?estate_id={north.id}").status_code == 404
+    assert get(client, finance, "/reports/receivables?estate_id=nope").status_code == 422
+    assert get(client, cashier, "/reports/receivables").status_code == 403
+    csv_file = get(client, finance, "/reports/receivables?format=csv")
+    assert csv_file.status_code == 200
+    rows = list(csv.reader(io.StringIO(csv_file.data.decode("utf-8-sig"))))
+    assert "账面应收" in rows[0] and rows[-1][1] == "合计"
+    with tenant_context(owner.tenant_id):  # a posting the records do not explain
+        services.post_entry(
+            date(2024, 7, 20),
+            [
+                Posting(role="receivable", estate_id=north.id, debit=D("12.50")),
+                Posting(role="prepaid", estate_id=north.id, credit=D("12.50")),
+            ],
+            source=EntrySource.MANUAL,
+            reference="wrong",
+        )
+    body = get(client, finance, "/reports/receivables").json
+    assert body["reconciled"] is False
+    north_row = body["estates"][0]
+    assert (north_row["receivable"], north_row["receivable_difference"]) == ("12.50", "12.50")
+    assert (north_row["prepaid"], north_row["prepaid_difference"]) == ("12.50", "12.50")

@@ -103,7 +103,7 @@ def test_income_statement_page_and_downloads(client, world):
 
 
 @pytest.mark.parametrize(
-    "name", ["trial-balance", "balance-sheet", "improvement-fund", "public-revenue"]
+    "name", ["trial-balance", "balance-sheet", "improvement-fund", "public-revenue", "receivables"]
 )
 def test_other_reports_render_and_download(client, world, name):
     _owner, finance, _admin, _cashier, north, _south = world
@@ -140,7 +140,7 @@ def test_public_revenue_statement_is_printable(client, world):
 def test_bad_filters_show_errors_not_500(client, world, query):
     finance = world[1]
     base = signed_in(client, finance)
-    for name in ("income-statement", "balance-sheet", "public-revenue"):
+    for name in ("income-statement", "balance-sheet", "public-revenue", "receivables"):
         response = client.get(f"{base}/reports/{name}?{query}")
         assert response.status_code in (200, 422), (name, query)
         if response.status_code == 422:
