@@ -14,6 +14,8 @@ automatic postings of bills and payments:
   stage (``{partial_caretaking = 5000, full_takeover = 12000}``: nothing in other stages).
   Recorded with ``entries.record_expense`` / ``record_income`` (paid from / into the bank),
   dated on the role's day of the month (``DAY``);
+- ``memos``: the memo of a role's entries (``{public_revenue = "电梯广告位收入"}``; default:
+  the account's name);
 - ``variation``: each month's amount is drawn within ± this share (0–0.5, default 0) by
   ``random.Random`` seeded with ``seed``, the entity, the month and the role;
 - ``[[ledger.projects]]``: improvement projects (``month``, ``name``, ``amount``) charged to
@@ -60,7 +62,7 @@ from ruihe_saas.tenancy.context import acting_as
 from ruihe_saas.tenancy.definitions import LoadReport, section
 
 LEDGER_KEYS = {"estate", "by", "from", "expenses", "income", "variation", "seed", "projects"}
-LEDGER_KEYS |= {"close", "until"}
+LEDGER_KEYS |= {"close", "until", "memos"}
 PROJECT_KEYS = {"month", "name", "amount"}
 COLLECTIVE = "COLLECTIVE"  # the collective economy's name in references
 REFERENCE_PREFIX = "DEMO-"
@@ -97,6 +99,7 @@ class Books:
     until: Period | None
     expenses: dict[str, dict[str | None, Decimal]]  # role → {stage or None (any): amount}
     income: dict[str, dict[str | None, Decimal]]
+    memos: dict[str, str]
     variation: float
     seed: str
     projects: list[Project]
@@ -224,6 +227,13 @@ def books_of(entry, where: str) -> Books:
     seed = entry.get("seed", "")
     if not isinstance(seed, str | int) or isinstance(seed, bool):
         raise fail(where, "seed must be text or a number.")
+    memos = entry.get("memos", {})
+    if not isinstance(memos, dict) or not all(
+        isinstance(memo, str) and 0 < len(memo) <= 300 for memo in memos.values()
+    ):
+        raise fail(
+            where, "memos must be a table of texts by account role (at most 300 characters)."
+        )
     close = entry.get("close", True)
     if not isinstance(close, bool):
         raise fail(where, "close must be true or false.")
@@ -234,11 +244,15 @@ def books_of(entry, where: str) -> Books:
         until=until,
         expenses=_amounts(entry.get("expenses"), AccountType.EXPENSE, f"{where}.expenses"),
         income=_amounts(entry.get("income"), AccountType.INCOME, f"{where}.income"),
+        memos=memos,
         variation=float(variation),
         seed=str(seed),
         projects=[],
         close=close,
     )
+    unused = set(memos) - set(books.expenses) - set(books.income)
+    if unused:
+        raise fail(where, f"memos: {', '.join(sorted(unused))} has no expenses or income.")
     books.projects = _projects(entry.get("projects"), estate, first, books.name, where)
     books.accounts = {
         account.role: account.id for account in db.session.scalars(select(Account)) if account.role
@@ -321,6 +335,7 @@ def record_month(books: Books, period: Period, recorded: set[str], done: Counter
                 amount=amount,
                 entry_date=day,
                 reference=reference,
+                memo=books.memos.get(role, ""),
             )
             done[f"{kind} entries"] += 1
     for project in books.projects:

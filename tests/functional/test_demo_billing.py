@@ -4,7 +4,9 @@ definitions: months billed once, readings generated for the metered items, bad e
 refused with nothing saved. The payment history: Mo'er collects above its 90 % target every
 month since the takeover, Geology Team One less during the partial caretaking than after the
 full takeover, households are in arrears in every aging bucket the bills allow, every
-configured method is used, receipts are numbered without gaps per year.
+configured method is used, receipts are numbered without gaps per year. The books
+(``[[ledger]]``): every ended month closed, the surplus reinvested in the improvement fund,
+the report's projects paid from it, the ledger agreeing with the bills and payments.
 
 The full demo bills about 53,000 household-months (a minute on SQLite), so this module loads
 it once, with real commits, and its tests only read it (each in a rolled-back transaction);
@@ -42,6 +44,10 @@ from ruihe_saas.fees.models import (
 )
 from ruihe_saas.fees.services import items_of, schedules_in_force
 from ruihe_saas.jobs.models import JobRecord
+from ruihe_saas.ledger import closing
+from ruihe_saas.ledger.checks import run_checks
+from ruihe_saas.ledger.models import EntrySource, JournalEntry, JournalLine, PeriodClose
+from ruihe_saas.ledger.reports import ALL, improvement_fund, income_statement
 from ruihe_saas.payments.models import Payment, PaymentAllocation, Receipt
 from ruihe_saas.payments.services import money
 from ruihe_saas.tenancy import tenant_context
@@ -102,6 +108,7 @@ def analyze(app) -> None:
 
 
 ANALYZED = ("bills", "bill_lines", "bill_credits", "payments", "payment_allocations", "receipts")
+ANALYZED += ("journal_entries", "journal_lines", "period_closes")
 
 
 @pytest.fixture(autouse=True)
@@ -733,14 +740,120 @@ def test_receipts_are_numbered_per_year_without_gaps(db, ruihe):
 
 def test_loading_the_demo_again_records_nothing(runner, db, ruihe):
     tenant, _ = ruihe
-    models = (Payment, PaymentAllocation, Receipt, Bill)
+    models = (Payment, PaymentAllocation, Receipt, Bill, JournalEntry, JournalLine, PeriodClose)
     with tenant_context(tenant.id):
         before = {
             m.__name__: db.session.scalar(select(func.count()).select_from(m)) for m in models
         }
     output = load(runner, RUIHE)
     assert "payments MOER: kept" in output and "payments DZYD: kept" in output
-    assert "recorded" not in output
+    assert "ledger MOER: kept" in output and "ledger COLLECTIVE: kept" in output
+    assert "recorded" not in output and "closed" not in output
     with tenant_context(tenant.id):
         after = {m.__name__: db.session.scalar(select(func.count()).select_from(m)) for m in models}
     assert after == before
+
+
+# --- the books ([[ledger]]) ------------------------------------------------------------------
+
+FIRST_MONTH = {"MOER": "2023-07", "DZYD": "2023-12", None: "2023-07"}
+
+
+def test_the_load_reports_the_books_of_each_entity(demo_output):
+    lines = {
+        name: next(line for line in demo_output.splitlines() if f"ledger {name}: " in line)
+        for name in ("MOER", "DZYD", "COLLECTIVE")
+    }
+    for name, first in (("MOER", "2023-07"), ("DZYD", "2023-12"), ("COLLECTIVE", "2023-07")):
+        months = len(periods_between(Period.parse(first), last_full_month()))
+        assert f"{months} months closed" in lines[name], lines[name]
+    moer = len(periods_between(Period(2023, 7), last_full_month()))
+    assert f"ledger MOER: {6 * moer} expenses entries, {moer} income entries, " in lines["MOER"]
+    assert f"{len(moer_projects())} projects" in lines["MOER"]
+    assert "improvement fund" in lines["MOER"] and "improvement fund" in lines["DZYD"]
+
+
+def test_every_ended_month_is_closed_for_each_entity(db, ruihe):
+    tenant, estates = ruihe
+    with tenant_context(tenant.id):
+        closes = db.session.execute(select(PeriodClose.estate_id, PeriodClose.period)).all()
+    by_entity: dict = defaultdict(set)
+    for estate_id, period in closes:
+        by_entity[estate_id].add(period)
+    for code, estate_id in (("MOER", estates["MOER"].id), ("DZYD", estates["DZYD"].id)):
+        months = periods_between(Period.parse(FIRST_MONTH[code]), last_full_month())
+        assert by_entity[estate_id] == {str(p) for p in months}, code
+    collective = periods_between(Period.parse(FIRST_MONTH[None]), last_full_month())
+    assert by_entity[None] == {str(p) for p in collective}
+
+
+def test_the_ledger_agrees_with_the_bills_and_payments(db, ruihe):
+    tenant, _ = ruihe
+    with tenant_context(tenant.id):
+        assert run_checks() == []
+
+
+def test_moer_reinvests_its_surplus_and_pays_the_reports_projects_from_it(db, ruihe):
+    tenant, estates = ruihe
+    moer = estates["MOER"]
+    start, end = date(2023, 7, 1), Period.of(today()).previous().end
+    with tenant_context(tenant.id):
+        closes = db.session.scalars(
+            select(PeriodClose).where(PeriodClose.estate_id == moer.id)
+        ).all()
+        assert all(close.surplus > 0 for close in closes)  # a surplus every month
+        moved = Decimal(0)
+        for close in closes:
+            result = closing.period_result(moer.id, close.period)
+            share = closing.allocate(moer, result)
+            assert share.remuneration == (result.service_income / 10).quantize(CENT)
+            assert share.to_collective == 0  # 100 % of the rest to the fund
+            moved += share.to_fund
+        fund = improvement_fund(moer.id, start, end)
+        assert fund.total_in == moved
+        projects = {move.memo for move in fund.movements if move.amount_out > 0}
+        for words in ("中水回用", "62 个集中充电端口", "128 樘电梯门套", "绿化", "凉亭 2 座"):
+            assert any(words in memo for memo in projects), words
+        assert fund.total_out == sum(
+            (Decimal(str(p["amount"])) for p in moer_projects()), Decimal(0)
+        )
+        assert fund.closing == fund.total_in - fund.total_out > 0
+
+
+def moer_projects() -> list[dict]:
+    (books,) = [b for b in read_definition(RUIHE)["ledger"] if b.get("estate") == "MOER"]
+    return [p for p in books["projects"] if p["month"] <= str(last_full_month())]
+
+
+def test_geology_team_ones_income_grows_after_the_full_takeover(db, ruihe):
+    tenant, estates = ruihe
+    dzyd = estates["DZYD"]
+    with tenant_context(tenant.id):
+        caretaking = closing.period_result(dzyd.id, "2024-06").service_income
+        takeover = closing.period_result(dzyd.id, "2025-06").service_income
+        statement = income_statement(date(2024, 6, 1), date(2024, 6, 30), ALL)
+        by_role = {line.account.role: line for line in statement.income}
+        assert by_role["caretaking_income"].by_entity[dzyd.id] == caretaking
+    assert takeover > Decimal("1.5") * caretaking
+
+
+def test_the_consolidated_statement_eliminates_the_remuneration_moved_at_each_close(db, ruihe):
+    tenant, estates = ruihe
+    year = date(2025, 1, 1), date(2025, 12, 31)
+    with tenant_context(tenant.id):
+        statement = income_statement(*year, ALL)
+        entities = set(statement.entities)
+        assert entities == {estates["MOER"].id, estates["DZYD"].id, None}
+        # closing entries move surplus between equity accounts, never income or expenses
+        closes = db.session.scalar(
+            select(func.count())
+            .select_from(JournalEntry)
+            .where(JournalEntry.source == EntrySource.CLOSE, JournalEntry.pair_id.is_not(None))
+        )
+        assert closes > 0
+        own = sum(
+            (income_statement(*year, entity).net_income(entity) for entity in entities),
+            Decimal(0),
+        )
+        assert statement.net_income() == own - statement.eliminations
+        assert statement.total_income() > 0 and statement.net_income() > 0

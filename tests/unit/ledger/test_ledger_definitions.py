@@ -38,6 +38,7 @@ seed = "a-books"
 variation = 0.1
 expenses = { wages = 300, cleaning = { partial_caretaking = 60, full_takeover = 90 } }
 income = { public_revenue = 40 }
+memos = { public_revenue = "电梯广告位收入" }
 [[ledger.projects]]
 month = "2024-03"
 name = "凉亭修缮"
@@ -100,6 +101,12 @@ def test_the_books_are_recorded_the_months_closed_and_the_surplus_reinvested(run
             cleaning = recorded[f"DEMO-A-{month}-cleaning"][1]
             assert Decimal("54") <= cleaning <= Decimal("66")  # the caretaking stage's amount
             assert recorded[f"DEMO-A-{month}-public_revenue"][0] == f"{month}-25"
+            memo = db.session.scalar(
+                select(JournalEntry.memo).where(
+                    JournalEntry.reference == f"DEMO-A-{month}-public_revenue"
+                )
+            )
+            assert memo == "电梯广告位收入"
             assert recorded[f"DEMO-COLLECTIVE-{month}-wages"][1] == Decimal("20")  # no variation
         assert recorded["DEMO-A-2024-03-P1"] == ("2024-03-28", Decimal("150.00"))
 
@@ -221,6 +228,8 @@ BAD = [
     (books("variation = 0.1", "variation = 0.9"), "variation must be a share between 0 and 0.5"),
     (books("variation = 0.1", "close = 1"), "close must be true or false"),
     (books("variation = 0.1", "varation = 0.1"), "unknown keys varation"),
+    (books('public_revenue = "电梯', 'greening = "电梯'), "memos: greening has no expenses"),
+    (books('= "电梯广告位收入"', "= 3"), "memos must be a table of texts"),
     (books('month = "2024-03"', 'month = "2023-03"'), "is before the books start (2024-01)"),
     (books('name = "凉亭修缮"', 'name = ""'), "name the project"),
     (books("amount = 150", "amount = 0"), "projects[1].amount: must be an amount above 0"),
