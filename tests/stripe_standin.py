@@ -7,6 +7,11 @@
 - ``GET /v1/checkout/sessions/<id>`` → that session (404 JSON error if unknown).
 - ``GET /checkout/<id>`` → a small HTML page "Stand-in checkout" (where ``url`` points), so
   a browser test can land on it.
+- ``GET /v1/payouts`` (filters ``status``, ``arrival_date[gte]``, ``created[gte]``,
+  ``limit``, ``starting_after``; newest first), ``GET /v1/payouts/<id>`` and
+  ``GET /v1/balance_transactions?payout=…`` (paginated the same way) → the payouts and
+  balance transactions ``add_payout`` made, per account: a request with ``Stripe-Account``
+  sees only that connected account's, one without only the platform's.
 
 Every request is recorded (method, path, headers, form-decoded body) for the tests to
 assert the exact request our code sends. ``fail_next(status, error)`` makes the next API
@@ -52,8 +57,10 @@ class StripeStandIn:
     sessions: dict[str, dict] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     refunds: list[dict] = field(default_factory=list)
+    payouts: list[tuple[str | None, dict]] = field(default_factory=list)  # (account, payout)
+    balance_transactions: list[tuple[str | None, dict]] = field(default_factory=list)
     _by_key: dict[str, tuple[int, dict]] = field(default_factory=dict)
-    _failures: list[tuple[int, dict]] = field(default_factory=list)
+    _failures: list[tuple[int, dict, str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
@@ -142,13 +149,20 @@ class StripeStandIn:
             self.sessions.clear()
             self.events.clear()
             self.refunds.clear()
+            self.payouts.clear()
+            self.balance_transactions.clear()
             self._by_key.clear()
             self._failures.clear()
 
-    def fail_next(self, status: int = 500, error: dict | None = None) -> None:
-        """The next API request answers ``status`` with a Stripe-style error body."""
+    def fail_next(self, status: int = 500, error: dict | None = None, path: str | None = None):
+        """The next API request (to ``path``, if given) answers ``status`` with a
+        Stripe-style error body."""
         self._failures.append(
-            (status, {"error": error or {"type": "api_error", "message": "stand-in failure"}})
+            (
+                status,
+                {"error": error or {"type": "api_error", "message": "stand-in failure"}},
+                path,
+            )
         )
 
     # -- what tests read -----------------------------------------------------------------
@@ -172,8 +186,10 @@ class StripeStandIn:
 
     def _answer(self, recorded: Recorded) -> tuple[int, dict]:
         with self._lock:
-            if self._failures:
-                return self._failures.pop(0)
+            for index, (status, body, path) in enumerate(self._failures):
+                if path is None or path == recorded.path:
+                    del self._failures[index]
+                    return status, body
             if recorded.method == "POST" and recorded.path == "/v1/checkout/sessions":
                 key = recorded.header("Idempotency-Key")
                 if key and key in self._by_key:
@@ -208,6 +224,10 @@ class StripeStandIn:
                 return 200, {"object": "list", "data": rows, "has_more": False}
             if recorded.method == "GET" and recorded.path == "/v1/events":
                 return 200, self._list_events(recorded)
+            if recorded.method == "GET" and recorded.path.startswith("/v1/payouts"):
+                return self._payouts(recorded)
+            if recorded.method == "GET" and recorded.path == "/v1/balance_transactions":
+                return 200, self._balance_transactions(recorded)
             return 404, {
                 "error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}
             }
@@ -264,6 +284,105 @@ class StripeStandIn:
             "data": page,
             "has_more": len(rows) > limit,
         }
+
+    # -- payouts -------------------------------------------------------------------------
+
+    def add_payout(
+        self,
+        amount: int,
+        fees: tuple[int, ...] = (),
+        *,
+        account: str | None = None,
+        status: str = "paid",
+        currency: str = "cny",
+        arrival_date: int | None = None,
+        refunds: tuple[int, ...] = (),
+        payout_id: str | None = None,
+        **extra,
+    ) -> dict:
+        """A payout of ``amount`` (fen) from ``account`` (None: the platform's) settling one
+        charge per fee in ``fees`` (their amounts add up to ``amount`` + fees + refunds) and
+        one refund per amount in ``refunds``; also the payout's own balance transaction."""
+        now = int(time.time())
+        payout = {
+            "id": payout_id or f"po_test_{secrets.token_hex(8)}",
+            "object": "payout",
+            "amount": amount,
+            "currency": currency,
+            "status": status,
+            "arrival_date": arrival_date if arrival_date is not None else now - now % 86400,
+            "created": now - 2 * 86400,
+            "automatic": True,
+            "livemode": False,
+            **extra,
+        }
+        gross = amount + sum(fees) + sum(refunds)
+        charges = [gross // max(len(fees), 1)] * len(fees)
+        if charges:
+            charges[-1] += gross - sum(charges)
+        rows = [
+            {"type": "charge", "amount": charged, "fee": fee, "net": charged - fee}
+            for charged, fee in zip(charges, fees, strict=True)
+        ]
+        rows += [{"type": "refund", "amount": -r, "fee": 0, "net": -r} for r in refunds]
+        rows.append({"type": "payout", "amount": -amount, "fee": 0, "net": -amount})
+        with self._lock:
+            self.payouts.append((account, payout))
+            for row in rows:
+                row.update(
+                    id=f"txn_test_{secrets.token_hex(8)}",
+                    object="balance_transaction",
+                    currency=currency,
+                    payout=payout["id"],
+                    created=payout["created"],
+                )
+                self.balance_transactions.append((account, row))
+        return payout
+
+    @staticmethod
+    def _page(rows: list[dict], query: dict, url: str) -> dict:
+        after = query.get("starting_after")
+        if after:
+            ids = [row["id"] for row in rows]
+            rows = rows[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit") or 10)
+        return {"object": "list", "url": url, "data": rows[:limit], "has_more": len(rows) > limit}
+
+    def _payouts(self, recorded: Recorded) -> tuple[int, dict]:
+        account = recorded.header("Stripe-Account")
+        mine = [p for a, p in self.payouts if a == account]
+        match = re.fullmatch(r"/v1/payouts/([A-Za-z0-9_]+)", recorded.path)
+        if match:
+            found = next((p for p in mine if p["id"] == match.group(1)), None)
+            if found is None:
+                return 404, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": f"No such payout: '{match.group(1)}'",
+                    }
+                }
+            return 200, found
+        query = recorded.body
+        rows = [
+            p
+            for p in mine
+            if (not query.get("status") or p["status"] == query["status"])
+            # a malformed payout (no int date) is listed: the client must cope
+            and (
+                not isinstance(p["arrival_date"], int)
+                or p["arrival_date"] >= int(query.get("arrival_date[gte]") or 0)
+            )
+            and p["created"] >= int(query.get("created[gte]") or 0)
+        ]
+        rows.reverse()  # newest first
+        return 200, self._page(rows, query, "/v1/payouts")
+
+    def _balance_transactions(self, recorded: Recorded) -> dict:
+        account = recorded.header("Stripe-Account")
+        payout = recorded.body.get("payout")
+        rows = [t for a, t in self.balance_transactions if a == account and t["payout"] == payout]
+        return self._page(rows, recorded.body, "/v1/balance_transactions")
 
     def _create_session(self, recorded: Recorded) -> dict:
         body = recorded.body

@@ -7,9 +7,10 @@ For the current tenant, all in SQL aggregates:
   household's outstanding bills (Σ amount − credited − paid);
 - 预收 per household (prepaid lines' credits − debits) = its prepaid credit
   (Σ ``payments.unallocated``);
-- Stripe 待清算 (its lines' debits − credits) = online payments − refunds through the
-  gateway (pending or succeeded) − what payouts and fees took out of it (entries of source
-  ``gateway``).
+- Stripe 待清算 (its lines' debits − credits) = what the gateway holds and has not paid out:
+  online payments − refunds through the gateway (pending or succeeded) − the gross of the
+  paid payouts recorded (``GatewayPayout.gross`` = paid to the bank + fees kept; the
+  payout records, not the ledger's own entries).
 
 ``run_checks`` returns the differences (empty: the books agree).
 """
@@ -24,8 +25,16 @@ from sqlalchemy import func, select
 
 from ruihe_saas.billing.models import Bill
 from ruihe_saas.extensions import db
-from ruihe_saas.ledger.models import Account, EntrySource, JournalEntry, JournalLine
-from ruihe_saas.payments.models import Payment, PaymentMethod, Refund, RefundMethod, RefundStatus
+from ruihe_saas.ledger.models import Account, JournalEntry, JournalLine
+from ruihe_saas.payments.models import (
+    GatewayPayout,
+    Payment,
+    PaymentMethod,
+    PayoutStatus,
+    Refund,
+    RefundMethod,
+    RefundStatus,
+)
 
 ZERO = Decimal("0.00")
 
@@ -148,25 +157,14 @@ def prepaid_differences() -> list[Difference]:
 
 
 def stripe_clearing_difference() -> list[Difference]:
-    """Stripe 待清算 against online payments − gateway refunds − payouts and fees posted."""
+    """Stripe 待清算 against online payments − gateway refunds − the gross of paid payouts."""
     account_id = _account_id("stripe_clearing")
     actual = ZERO
-    paid_out = ZERO
     if account_id is not None:
         actual = _money(
             db.session.scalar(
                 select(func.sum(JournalLine.debit - JournalLine.credit)).where(
                     JournalLine.account_id == account_id
-                )
-            )
-        )
-        paid_out = _money(
-            db.session.scalar(
-                select(func.sum(JournalLine.credit - JournalLine.debit))
-                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-                .where(
-                    JournalLine.account_id == account_id,
-                    JournalEntry.source == EntrySource.GATEWAY,
                 )
             )
         )
@@ -181,6 +179,11 @@ def stripe_clearing_difference() -> list[Difference]:
                 Refund.method == RefundMethod.GATEWAY,
                 Refund.status.in_((RefundStatus.PENDING, RefundStatus.SUCCEEDED)),
             )
+        )
+    )
+    paid_out = _money(
+        db.session.scalar(
+            select(func.sum(GatewayPayout.gross)).where(GatewayPayout.status == PayoutStatus.PAID)
         )
     )
     expected = received - refunded - paid_out

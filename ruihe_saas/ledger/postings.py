@@ -492,7 +492,8 @@ def post_gateway_payout(
 ) -> JournalEntry:
     """A gateway payout: Dr 银行存款 ``amount`` (what reached the bank), Dr 支付手续费 ``fee``
     / Cr Stripe 待清算 ``amount + fee``, on ``estate_id`` (default the collective economy),
-    once per ``reference`` (the payout id, po_…). For the reconciliation job."""
+    once per ``reference`` (the payout id, po_…). Called by ``online.payouts.record_payout``
+    (the reconciliation and the ``payout.paid`` webhook), which keeps the payout's record."""
     amount, fee = Decimal(str(amount)), Decimal(str(fee or 0))
     postings = [Posting(role="bank", estate_id=estate_id, debit=amount, memo=reference[:200])]
     if fee > 0:

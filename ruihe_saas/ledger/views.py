@@ -94,6 +94,7 @@ def _template_helpers():
         "money": money,
         "pct": pct,
         "report_titles": REPORTS,
+        "whole_tenant": current_estate_scope() is None,  # not limited to some estates
         "source_labels": {key.value: label for key, label in SOURCE_LABELS.items()},
         "type_labels": {key.value: label for key, label in TYPE_LABELS.items()},
     }

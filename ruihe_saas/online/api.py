@@ -5,7 +5,10 @@
 - ``POST /households/<id>/pay-link`` (take_payments): a new signed pay link ``{url,
   expires_at}`` for the household (nothing is stored);
 - ``GET /checkout-sessions?household_id=`` (view_payments): the household's online payment
-  attempts, newest first.
+  attempts, newest first;
+- ``GET /payouts`` (view_ledger; 404 for estate-scoped members: payouts belong to the
+  collective economy): the gateway's payouts to the bank with their fees and journal entry,
+  newest arrival first, paginated.
 """
 
 from __future__ import annotations
@@ -13,22 +16,24 @@ from __future__ import annotations
 import uuid
 
 from ruihe_saas.auth.permissions import Permission
-from ruihe_saas.online import checkout, paylinks, settings
+from ruihe_saas.online import checkout, paylinks, payouts, settings
 from ruihe_saas.online.schemas import (
     CheckoutSessionArgs,
     CheckoutSessionSchema,
+    GatewayPayoutSchema,
     GatewaySettingsInSchema,
     GatewaySettingsSchema,
     PayLinkSchema,
 )
 from ruihe_saas.tenancy.blueprints import require_permission, tenant_api_blueprint
 from ruihe_saas.web.api import errors
+from ruihe_saas.web.pagination import PageArgs, page_schema
 
 blp = tenant_api_blueprint(
     "online_api",
     __name__,
     "",
-    description="Online payments: gateway settings, pay links, checkout sessions",
+    description="Online payments: gateway settings, pay links, checkout sessions, payouts",
 )
 
 
@@ -90,3 +95,14 @@ def create_pay_link(household_id: uuid.UUID):
 def list_checkout_sessions(args):
     """The household's online payment attempts (Stripe Checkout Sessions), newest first."""
     return checkout.sessions_of(args["household_id"])
+
+
+@blp.get("/payouts")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_schema(GatewayPayoutSchema))
+@require_permission(Permission.VIEW_LEDGER)
+def list_payouts(args):
+    """The gateway's payouts to the bank (recorded by the reconciliation and the
+    ``payout.paid`` webhook), newest arrival first: ``amount`` reached the bank, ``fees`` the
+    gateway kept, ``gross`` = amount + fees left Stripe clearing. Estate-scoped members: 404."""
+    return payouts.list_payouts(page=args["page"], per_page=args["per_page"])

@@ -1,7 +1,8 @@
 """``flask payments …``: online payment maintenance (reconciliation with the gateway).
 
 - ``flask payments reconcile [--since 2024-07-01]``: apply the Stripe events the webhook
-  missed (default: the last 3 days) and print the counts.
+  missed and record and post the payouts paid since then (default: the last 3 days), print
+  the counts; exit 1 on errors.
 - ``flask payments cron``: the RQ cron scheduler (rq ≥ 2.5, ``rq.cron``) that enqueues the
   daily reconciliation (``online.tasks.daily_reconcile``, queue ``payments``, 03:00
   Asia/Shanghai); ``flask worker`` runs it. Run one of these processes per deployment.
@@ -31,19 +32,28 @@ def _parse_since(value: str | None) -> datetime:
 
 
 @payments_cli.command("reconcile")
-@click.option("--since", "since", help="Events created since this date (default: 3 days ago).")
+@click.option(
+    "--since",
+    "since",
+    help="Events created and payouts paid since this date (default: 3 days ago).",
+)
 def reconcile_command(since: str | None) -> None:
-    """Apply Stripe events that the webhook missed."""
-    from ruihe_saas.online.reconcile import reconcile
+    """Apply Stripe events that the webhook missed; record and post Stripe payouts."""
+    from ruihe_saas.online.reconcile import reconcile_all
 
     moment = _parse_since(since)
-    counts = reconcile(moment)
+    counts = reconcile_all(moment)
+    payouts = counts["payouts"]
     click.echo(
         f"since {moment.isoformat()}: seen {counts['seen']}, applied {counts['applied']}, "
         f"duplicates {counts['duplicates']}, ignored {counts['ignored']}, "
         f"errors {counts['errors']}"
     )
-    if counts["errors"]:
+    click.echo(
+        f"payouts: seen {payouts['seen']}, recorded {payouts['recorded']}, "
+        f"known {payouts['known']}, skipped {payouts['skipped']}, errors {payouts['errors']}"
+    )
+    if counts["errors"] or payouts["errors"]:
         raise SystemExit(1)
 
 

@@ -22,6 +22,10 @@ Effects — states only move forward:
   ``refunds.services.record_gateway_refund``) or settled (ours:
   ``settle_gateway_refund``). A charge whose refunds are not all in the event is synced by a
   job that lists them from Stripe.
+- ``payout.paid``: the payout belongs to the tenant owning the account it was paid from
+  (``online.payouts.payout_tenant``: never the metadata); unless recorded already, a job
+  asks Stripe for it and its fees and records and posts it (``online.payouts.sync_payout``,
+  the same service the reconciliation uses).
 
 Events of other types, and events that cannot be matched to a tenant, change nothing and
 write nothing (the webhook still answers 2xx, so Stripe does not retry them forever).
@@ -69,7 +73,9 @@ HANDLED_TYPES = [
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "charge.refunded",
+    "payout.paid",
 ]
+PAYOUT_TYPES = ["payout.paid"]
 
 # outcomes that wrote nothing (the reconcile counts and the webhook's answer use them)
 DUPLICATE = "duplicate"
@@ -174,7 +180,7 @@ def apply_event(event: dict, source: str = "webhook") -> str:
     if event_type not in HANDLED_TYPES or not event_id or len(event_id) > 100:
         log.info("stripe event %s (%s) ignored: not handled", event_id[:100], event_type[:100])
         return IGNORED
-    tenant_id = resolve_tenant(event)
+    tenant_id = _payout_tenant(event) if event_type in PAYOUT_TYPES else resolve_tenant(event)
     if tenant_id is None:
         log.info("stripe event %s (%s) ignored: no tenant", event_id, event_type)
         return UNKNOWN_TENANT
@@ -411,6 +417,33 @@ def apply_refunds(payment: Payment, refunds: list) -> int:
     return changed
 
 
+def _payout_tenant(event: dict) -> uuid.UUID | None:
+    from ruihe_saas.online.payouts import payout_tenant
+
+    account = event.get("account")
+    if account is not None and not (isinstance(account, str) and account):
+        return None
+    return payout_tenant(account)
+
+
+def _payout_paid(event: dict, obj: dict) -> str:
+    from ruihe_saas.online.payouts import find_payout
+
+    payout_id = _id_of(obj.get("id"))
+    if not payout_id or not payout_id.startswith("po_") or len(payout_id) > 100:
+        return "no_payout"
+    if obj.get("status") != "paid":
+        return f"unchanged: {str(obj.get('status'))[:40]}"
+    if find_payout(payout_id) is not None:
+        return "already_recorded"
+    from ruihe_saas.jobs import enqueue
+    from ruihe_saas.online.tasks import sync_payout
+
+    account = event.get("account") if isinstance(event.get("account"), str) else ""
+    enqueue(sync_payout, payout_id, account, queue="payments")
+    return "payout_queued"
+
+
 _HANDLERS = {
     "checkout.session.completed": _complete,
     "checkout.session.async_payment_succeeded": _complete,
@@ -418,4 +451,5 @@ _HANDLERS = {
     "checkout.session.async_payment_failed": _fail,
     "payment_intent.payment_failed": _fail,
     "charge.refunded": _refunded,
+    "payout.paid": _payout_paid,
 }

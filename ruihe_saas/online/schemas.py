@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from ruihe_saas.payments.models import CheckoutStatus, GatewayMode
+from ruihe_saas.payments.models import CheckoutStatus, GatewayMode, PayoutStatus
 
 PAYMENT_METHODS = ("card", "alipay", "wechat_pay")
 DECIMAL = {"type": "string", "format": "decimal"}
@@ -84,3 +84,21 @@ class CheckoutSessionSchema(ma.Schema):
     payment_id = ma.fields.UUID(allow_none=True)
     created_at = ma.fields.DateTime()
     completed_at = ma.fields.DateTime(allow_none=True)
+
+
+class GatewayPayoutSchema(ma.Schema):
+    id = ma.fields.UUID()
+    payout_id = ma.fields.String(metadata={"example": "po_1Nv0FGQ9RKHgCVdK"})
+    connected_account_id = ma.fields.String(allow_none=True)
+    amount = decimal_out("9940.00")
+    fees = decimal_out("60.00")
+    gross = decimal_out("10000.00")
+    currency = ma.fields.String(metadata={"example": "cny"})
+    arrival_date = ma.fields.Date()
+    status = ma.fields.Function(
+        lambda p: p.status.value if p.status else None,
+        metadata={"enum": [s.value for s in PayoutStatus]},
+    )
+    journal_entry_id = ma.fields.UUID()
+    source = ma.fields.String(metadata={"description": "reconcile or webhook"})
+    recorded_at = ma.fields.DateTime()

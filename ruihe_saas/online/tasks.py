@@ -1,9 +1,12 @@
-"""Online payment jobs (RQ): reconciliation with Stripe and syncing a charge's refunds.
+"""Online payment jobs (RQ): reconciliation with Stripe, syncing a charge's refunds and
+recording a payout.
 
 ``daily_reconcile`` is run once a day by the RQ cron scheduler (``flask payments cron``,
-see ``online.cli``); it is platform-wide (every tenant), so it is a plain RQ job rather than
-a tenant's ``JobRecord``. ``sync_charge_refunds`` is a tenant job (``jobs.enqueue``, queue
-``payments``) for ``charge.refunded`` events whose refunds are not all in the event.
+see ``online.cli``): the missed events, then the payouts (``online.reconcile.reconcile_all``);
+it is platform-wide (every tenant), so it is a plain RQ job rather than a tenant's
+``JobRecord``. ``sync_charge_refunds`` is a tenant job (``jobs.enqueue``, queue ``payments``)
+for ``charge.refunded`` events whose refunds are not all in the event; ``sync_payout`` one
+for ``payout.paid`` events (the payout's fees come from Stripe).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ DAILY_CRON = "0 19 * * *"  # 19:00 UTC = 03:00 Asia/Shanghai
 
 
 def reconcile_job(since_iso: str | None = None) -> dict:
-    """Reconcile events since ``since_iso`` (default: ``RECONCILE_DAYS`` ago)."""
+    """Reconcile events and payouts since ``since_iso`` (default: ``RECONCILE_DAYS`` ago)."""
     from ruihe_saas.jobs.runner import _app_context, _forget_inherited_connections
-    from ruihe_saas.online.reconcile import reconcile
+    from ruihe_saas.online.reconcile import reconcile_all
 
     since = (
         datetime.fromisoformat(since_iso)
@@ -26,7 +29,7 @@ def reconcile_job(since_iso: str | None = None) -> dict:
     )
     with _app_context():
         _forget_inherited_connections()
-        return reconcile(since)
+        return reconcile_all(since)
 
 
 def daily_reconcile() -> dict:
@@ -64,3 +67,11 @@ def sync_charge_refunds(charge_id: str, payment_id: str, account: str = "") -> d
         raise NotFound("payment not found")
     refunds = StripeGateway().list_refunds(charge_id, account or None)
     return {"refunds": len(refunds), "changed": apply_refunds(payment, refunds)}
+
+
+def sync_payout(payout_id: str, account: str = "") -> dict:
+    """Ask Stripe for a paid payout and its fees, and record and post it (runs in the
+    tenant that owns ``account``; "" is the platform's account)."""
+    from ruihe_saas.online.payouts import sync_payout as record
+
+    return {"payout_id": payout_id, "outcome": record(payout_id, account or None)}

@@ -3,7 +3,8 @@ and the residents' pay page, success and cancel pages (public, signed link: ``pu
 
 Tenant pages (``/t/<slug>/online``): ``online.gateway_settings`` (owner: manage_gateway),
 ``online.pay_link`` (``household_id``; take_payments or view_payments): the link, its expiry
-and its QR code, printable.
+and its QR code, printable; ``online.payouts`` (view_ledger, not estate-scoped members): the
+gateway's payouts to the bank, their fees and journal entries.
 
 Public pages (``/pay/<token>``, no login): the token names the tenant and the household; the
 URL value preprocessor reads it and enters the tenant's context (``g.tenant_token``, left by
@@ -36,7 +37,7 @@ from ruihe_saas.auth.permissions import Permission, role_allows
 from ruihe_saas.errors import DomainError, Forbidden, NotFound
 from ruihe_saas.estates.models import Estate, Household
 from ruihe_saas.extensions import db, limiter
-from ruihe_saas.online import checkout, paylinks, qr, settings
+from ruihe_saas.online import checkout, paylinks, payouts, qr, settings
 from ruihe_saas.online.forms import METHOD_LABELS, GatewaySettingsForm, PayForm
 from ruihe_saas.payments.gateway import GatewayError, GatewayNotConfigured
 from ruihe_saas.payments.models import CheckoutStatus
@@ -45,11 +46,13 @@ from ruihe_saas.tenancy.context import set_tenant
 from ruihe_saas.tenancy.lookup import get_owned
 from ruihe_saas.tenancy.models import Tenant
 from ruihe_saas.web.forms import apply_field_errors
+from ruihe_saas.web.pagination import requested_page
 
 bp = tenant_html_blueprint("online", __name__, "/online")
 public = Blueprint("pay", __name__, url_prefix="/pay")
 
 STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+PAYOUTS_PER_PAGE = 50
 
 
 def _money(value) -> str:
@@ -172,6 +175,16 @@ def pay_link(household_id: uuid.UUID):
         sessions=checkout.sessions_of(household.id)[:10],
         online_ready=online_ready,
         tenant=g.tenant,
+    )
+
+
+@bp.get("/payouts")
+@require_permission(Permission.VIEW_LEDGER)
+def payouts_list():
+    """The gateway's payouts to the bank: amount, fees, what left Stripe clearing, the entry."""
+    page = payouts.list_payouts(page=requested_page(), per_page=PAYOUTS_PER_PAGE)
+    return render_template(
+        "online/payouts.html", page=page, entry_numbers=payouts.entry_numbers(page.items)
     )
 
 

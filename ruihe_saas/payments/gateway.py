@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -92,6 +92,18 @@ class RefundResult:
     status: str  # succeeded, pending, failed
 
 
+@dataclass(frozen=True)
+class PayoutInfo:
+    """A payout of the gateway's balance to the bank, as the gateway reports it."""
+
+    payout_id: str  # po_…
+    amount_fen: int  # what reached the bank
+    currency: str  # lower case, "cny"
+    arrival_date: date
+    status: str  # paid, pending, in_transit, canceled, failed
+    connected_account: str | None = None  # the Connect account it was paid from
+
+
 class PaymentGateway(abc.ABC):
     """One provider. Implementations are stateless; settings come in with each call."""
 
@@ -113,3 +125,18 @@ class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def events_since(self, since: datetime, types: list[str]) -> Iterator[dict]:
         """Events of these types created since ``since``, oldest first (reconciliation)."""
+
+    @abc.abstractmethod
+    def list_payouts(
+        self, since: datetime, connected_account: str | None = None
+    ) -> Iterator[PayoutInfo]:
+        """Paid payouts that arrived at the bank on or after ``since``'s date (reconciliation)."""
+
+    @abc.abstractmethod
+    def retrieve_payout(self, payout_id: str, connected_account: str | None = None) -> PayoutInfo:
+        """One payout, as it stands now (``GatewayError`` if unknown)."""
+
+    @abc.abstractmethod
+    def payout_fees(self, payout_id: str, connected_account: str | None = None) -> int:
+        """The fees (minor units) the gateway kept on the payments and refunds a payout
+        settles: what left the clearing balance besides the payout amount."""

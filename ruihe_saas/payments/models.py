@@ -1,6 +1,6 @@
 """Payments received from households, their allocations to bill lines, receipts, refunds
-(with the allocation reversals they cause), online checkout sessions, gateway settings and
-events, and the cashiers' daily cash-up (日结).
+(with the allocation reversals they cause), online checkout sessions, gateway settings,
+events and payouts, and the cashiers' daily cash-up (日结).
 
 What is not allocated is the household's prepaid credit (预收): ``Payment.unallocated``,
 spent by later allocations (the billing run applies it to new bills automatically).
@@ -306,6 +306,41 @@ class GatewayEvent(TenantScoped, db.Model):
     source: Mapped[str] = mapped_column(String(20), default="webhook")  # or reconcile
     outcome: Mapped[str] = mapped_column(String(200), default="")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+
+
+class PayoutStatus(enum.StrEnum):
+    PAID = "paid"  # the money reached the bank (only paid payouts are recorded)
+
+
+class GatewayPayout(TenantScoped, db.Model):
+    """A payout of the gateway (Stripe ``po_…``) to the tenant's bank, recorded once with
+    its journal entry (Dr 银行存款 ``amount``, Dr 支付手续费 ``fees`` / Cr Stripe 待清算
+    ``gross``): ``online.payouts``. ``gross`` is what left the clearing account."""
+
+    __tablename__ = "gateway_payouts"
+    __table_args__ = (
+        tenant_fk(["journal_entry_id"], "journal_entries"),
+        UniqueConstraint("tenant_id", "payout_id"),
+        Index("ix_gateway_payouts_arrival", "tenant_id", "arrival_date"),
+        CheckConstraint("amount > 0", "amount_positive"),
+        CheckConstraint("fees >= 0", "fees_not_negative"),
+        CheckConstraint("ROUND(amount + fees, 2) = ROUND(gross, 2)", "gross_adds_up"),
+    )
+
+    provider: Mapped[str] = mapped_column(String(20), default="stripe")
+    payout_id: Mapped[str] = mapped_column(String(100))  # po_…
+    connected_account_id: Mapped[str | None] = mapped_column(String(100))  # acct_…
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))  # paid to the bank
+    fees: Mapped[Decimal] = mapped_column(Numeric(14, 2))  # kept by the gateway
+    gross: Mapped[Decimal] = mapped_column(Numeric(14, 2))  # amount + fees
+    currency: Mapped[str] = mapped_column(String(3), default="cny")
+    arrival_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[PayoutStatus] = mapped_column(
+        enum_column(PayoutStatus, "payout_status"), default=PayoutStatus.PAID
+    )
+    journal_entry_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    source: Mapped[str] = mapped_column(String(20), default="reconcile")  # or webhook
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class CashUpDay(Audited, TenantScoped, db.Model):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import stripe
@@ -26,6 +26,7 @@ from ruihe_saas.payments.gateway import (
     GatewayNotConfigured,
     InvalidSignature,
     PaymentGateway,
+    PayoutInfo,
     RefundRequest,
     RefundResult,
 )
@@ -81,7 +82,7 @@ def _plain(obj: Any) -> dict:
 
 
 class StripeGateway(PaymentGateway):
-    """Stripe Checkout, refunds, signed webhooks and the events list."""
+    """Stripe Checkout, refunds, signed webhooks, the events list, payouts and their fees."""
 
     name = "stripe"
 
@@ -287,3 +288,105 @@ class StripeGateway(PaymentGateway):
                 events.setdefault(event["id"], event)
         # stable: within one second, each type's own order (oldest first) is kept
         yield from sorted(events.values(), key=lambda e: e.get("created") or 0)
+
+    # -- payouts -------------------------------------------------------------------------
+
+    def list_payouts(
+        self, since: datetime, connected_account: str | None = None
+    ) -> Iterator[PayoutInfo]:
+        """``GET /v1/payouts?status=paid&arrival_date[gte]=…``, every page.
+
+        By arrival date rather than creation: a payout is created days before it is paid,
+        so a window over ``created`` would miss one that was still in transit when the
+        window last covered it. Malformed payouts are logged and left out."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        day = since.astimezone(UTC).date()
+        params: dict[str, Any] = {
+            "status": "paid",
+            "arrival_date": {"gte": int(datetime.combine(day, time.min, UTC).timestamp())},
+            "limit": 100,
+        }
+        try:
+            page = self._client.v1.payouts.list(
+                params,  # type: ignore[arg-type]
+                _options(account=connected_account),  # type: ignore[arg-type]
+            )
+            listed = [_plain(payout) for payout in page.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from None
+        for payout in reversed(listed):  # Stripe lists newest first
+            info = _payout_info(payout, connected_account)
+            if info is None:
+                log.warning("stripe payout %r ignored: malformed", str(payout.get("id"))[:100])
+                continue
+            yield info
+
+    def retrieve_payout(self, payout_id: str, connected_account: str | None = None) -> PayoutInfo:
+        try:
+            payout = self._client.v1.payouts.retrieve(
+                payout_id,
+                None,
+                _options(account=connected_account),  # type: ignore[arg-type]
+            )
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from None
+        info = _payout_info(_plain(payout), connected_account)
+        if info is None:
+            raise GatewayError("The payment provider sent an unreadable payout.", code="malformed")
+        return info
+
+    def payout_fees(self, payout_id: str, connected_account: str | None = None) -> int:
+        """Σ ``fee`` of the payout's charge and refund balance transactions
+        (``GET /v1/balance_transactions?payout=po_…``, every page)."""
+        try:
+            page = self._client.v1.balance_transactions.list(
+                {"payout": payout_id, "limit": 100},
+                _options(account=connected_account),  # type: ignore[arg-type]
+            )
+            transactions = [_plain(txn) for txn in page.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from None
+        total = 0
+        for txn in transactions:
+            if txn.get("type") not in FEE_TRANSACTION_TYPES:
+                continue
+            fee = txn.get("fee")
+            if not isinstance(fee, int) or isinstance(fee, bool):
+                raise GatewayError("The payment provider sent an unreadable fee.", code="malformed")
+            total += fee
+        return total
+
+
+# the balance transactions of payments and refunds (direct charges, APMs): their fees are
+# what the gateway kept out of the money that reached the clearing account
+FEE_TRANSACTION_TYPES = frozenset({"charge", "payment", "refund", "payment_refund"})
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _payout_info(payout: dict, connected_account: str | None) -> PayoutInfo | None:
+    """A Stripe payout object as ``PayoutInfo``; None when a field is missing or wrong."""
+    payout_id, amount = payout.get("id"), _int(payout.get("amount"))
+    currency, status = payout.get("currency"), payout.get("status")
+    arrival = _int(payout.get("arrival_date"))
+    if not (isinstance(payout_id, str) and payout_id.startswith("po_") and len(payout_id) <= 100):
+        return None
+    if amount is None or arrival is None:
+        return None
+    if not isinstance(currency, str) or not isinstance(status, str):
+        return None
+    try:
+        arrival_date: date = datetime.fromtimestamp(arrival, UTC).date()
+    except (OverflowError, OSError, ValueError):
+        return None
+    return PayoutInfo(
+        payout_id=payout_id,
+        amount_fen=amount,
+        currency=currency.lower(),
+        arrival_date=arrival_date,
+        status=status[:20],
+        connected_account=connected_account,
+    )

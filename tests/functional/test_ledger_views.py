@@ -67,6 +67,7 @@ def test_dashboard_renders_charts_data(client, world):
     assert "vendor/echarts/echarts.min.js" in html and "js/finance.js" in html
     assert 'id="finance-chart-data"' in html and "<script>" not in html
     assert 'data-testid="total-income">2,999.00' in html  # July 2000 + August 999
+    assert 'data-testid="nav-payouts"' in html  # the gateway's payouts, for the whole tenant
     payload = re.search(
         r'<script type="application/json" id="finance-chart-data">(.*?)</script>', html, re.S
     ).group(1)
@@ -164,6 +165,7 @@ def test_permissions_and_estate_scope(client, app, world):
     html = text(client.get(f"{base}/reports/income-statement?{JULY}"))
     assert html.count('data-testid="entity-column"') == 1
     assert south.name not in html and "社区集体经济" not in html
+    assert 'data-testid="nav-payouts"' not in html  # payouts are the collective economy's
     assert client.get(f"{base}/reports/trial-balance?estate_id={south.id}").status_code == 404
     assert client.get(f"{base}/reports/trial-balance?estate_id=collective").status_code == 404
     assert client.get(f"{base}/entries/new/expense").status_code == 403

@@ -16,6 +16,8 @@ from ruihe_saas.ledger.checks import Difference, run_checks
 from ruihe_saas.ledger.cli import ledger_cli
 from ruihe_saas.ledger.models import EntrySource
 from ruihe_saas.ledger.services import Posting
+from ruihe_saas.online.payouts import record_payout
+from ruihe_saas.payments.gateway import PayoutInfo
 from ruihe_saas.payments.models import Payment, PaymentMethod
 from ruihe_saas.payments.services import record_payment
 from ruihe_saas.refunds import services as refunds
@@ -53,7 +55,7 @@ class World:
             bill_service.void_bill(second.id, "重复出账")
             refunds.refund_payment(payment.id, "20.00", "多交退回")
             record_payment(self.households[1].id, D("60.00"), PaymentMethod.ONLINE)
-            postings.post_gateway_payout(D("59.64"), D("0.36"), date(2024, 7, 20), "po_1")
+            record_payout(PayoutInfo("po_1", 5964, "cny", date(2024, 7, 20), "paid"), 36)
 
 
 @pytest.fixture

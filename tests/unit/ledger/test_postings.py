@@ -19,6 +19,8 @@ from ruihe_saas.fees.models import ChargeKind, FeeItem, RevenueCategory
 from ruihe_saas.ledger import closing, postings, services
 from ruihe_saas.ledger.checks import run_checks
 from ruihe_saas.ledger.models import Account, EntrySource, JournalEntry, JournalLine
+from ruihe_saas.online.payouts import record_payout
+from ruihe_saas.payments.gateway import PayoutInfo
 from ruihe_saas.payments.models import PaymentAllocation, RefundStatus
 from ruihe_saas.payments.services import apply_prepaid_credit, record_payment
 from ruihe_saas.refunds import services as refunds
@@ -311,6 +313,10 @@ def test_a_gateway_payout_empties_clearing_into_the_bank(world):
             ("payment_fees", D("0.60"), D("0"), None, None),
         ]
         assert postings.post_gateway_payout("99.40", "0.60", date(2024, 7, 3), "po_123") == entry
+        # the check goes by the payout records: an entry without its record is a difference
+        assert [d.check for d in run_checks()] == ["stripe_clearing"]
+        row, _ = record_payout(PayoutInfo("po_123", 9940, "cny", date(2024, 7, 3), "paid"), 60)
+        assert row.journal_entry_id == entry.id  # the existing entry, not a second one
         assert run_checks() == []
 
 
