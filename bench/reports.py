@@ -17,25 +17,35 @@ billing (Dr 应收 / Cr 物业服务收入 + 公共收益), expenses (人工, �
 银行存款), the collective economy's canteen takings (Dr 库存现金 + 银行存款 / Cr 食堂收入), and
 1 in 300 an inter-entity management fee with a ``pair_id`` (the estate's 维修 and 内部往来
 against the collective's 内部往来 and 其他收入: eliminated when consolidated). Loading is set-up,
-timed but not judged. After ``ANALYZE`` it times, as the app role inside the tenant:
+timed but not judged; the database keeps ``account_month_totals`` as the lines go in (migration
+0008's trigger). After loading it runs ``VACUUM ANALYZE`` on the ledger tables, as autovacuum
+would after a load this size (it also sets the visibility map, so reading lines through
+``ix_journal_lines_date`` is index-only). Then it times, as the app role inside the tenant:
 
 - ``ledger.reports.income_statement(2024-01-01, 2024-12-31)`` (consolidated: every entity's
   column and the eliminations) through the service, through
   ``GET /api/v1/t/<slug>/reports/income-statement?from=…&to=…`` when the app has that
   endpoint (in-process WSGI with a bearer token), and a hand-written SQL ``GROUP BY`` over the
-  same rows (income and expense accounts, per account and entity, the paired sum);
+  journal lines of the same dates (income and expense accounts, per account and entity, the
+  paired sum through a join to the entries);
 - ``ledger.reports.trial_balance`` for the year likewise (``…/reports/trial-balance``);
+- both again for 2024-02-10 – 2024-11-20, cut mid-month at both ends, so the service adds the
+  whole months' totals to the lines of the edge days: checked against the SQL and timed, but
+  not judged;
 
 each the best of 5 runs after one warm-up, checks the service, the API and the SQL agree on
-the totals, and prints e.g.
+the totals, and prints e.g. (measured on the 2-core machine, 1M lines, other jobs running)
 
-    income statement (consolidated, 2024): service 180 ms, API 210 ms, SQL 150 ms
-    (service/SQL = 1.2×) …
+    income statement (consolidated, 2024): service 16 ms, API 23 ms, SQL 703 ms …
+    trial balance (consolidated, 2024): service 11 ms, API 11 ms, SQL 286 ms …
 
+The service reads the year from ``account_month_totals`` (a few thousand rows), the SQL
+sums every line: the ≤ 2× ratio is then met trivially, the < 300 ms is the real target.
 Targets on this 2-core machine: the service (and the API) ≤ 2× the SQL and < 300 ms, for
-both reports. Exit status 1 when a target is missed or the figures disagree. ``--keep``
-leaves the tenant in place (to ``EXPLAIN ANALYZE`` by hand); otherwise everything it created
-is deleted at the end (as the owner: the app role may not delete journal lines).
+both reports over the year. Exit status 1 when a target is missed or any figures disagree.
+``--keep`` leaves the tenant in place (to ``EXPLAIN (ANALYZE, BUFFERS)`` by hand); otherwise
+everything it created is deleted at the end (as the owner: the app role may not delete
+journal lines).
 """
 
 from __future__ import annotations
@@ -61,6 +71,11 @@ RUNS = 5
 LIMIT_MS = 300
 RATIO = 2.0
 FIRST_BATCH = 1_000
+# The judged year, and a range cut mid-month at both ends (checked, timed, not judged).
+RANGES = [
+    (START, END, "", True),
+    (date(2024, 2, 10), date(2024, 11, 20), ", part of the year", False),
+]
 
 # Entry n has 2 + n % 3 lines; its kind fixes the accounts and entities (e: the entry's
 # estate, c: the collective economy) and how its amount splits (a1 60 %, a2 25 %, the rest);
@@ -222,10 +237,11 @@ def load(app, facts: dict, lines: int, batch: int) -> tuple[float, int, int]:
                 print(f"  loaded entries {lo}–{hi - 1}", end="\r", flush=True)
         loaded = time.perf_counter() - started
         with engine.connect() as connection:
+            # VACUUM as autovacuum would after a load this size: it sets the visibility map,
+            # so the reports' reads of edge days can be index-only (ix_journal_lines_date)
             connection.execution_options(isolation_level="AUTOCOMMIT")
-            connection.execute(text("ANALYZE journal_entries"))
-            connection.execute(text("ANALYZE journal_lines"))
-            connection.execute(text("ANALYZE accounts"))
+            for table in ("journal_entries", "journal_lines", "account_month_totals", "accounts"):
+                connection.execute(text(f"VACUUM ANALYZE {table}"))
             counted = connection.execute(
                 text(
                     "SELECT set_config('app.tenant_id', :t, false),"
@@ -257,41 +273,54 @@ def best_of(fn) -> tuple[float, object]:
 
 def time_reports(app, facts: dict) -> dict:
     from ruihe_saas.extensions import db
-    from ruihe_saas.ledger import reports
     from ruihe_saas.tenancy import tenant_context
 
-    params = {"tenant": facts["tenant_id"], "start": START, "end": END}
     figures: dict = {}
     with tenant_context(facts["tenant_id"]):
-        seconds, statement = best_of(lambda: reports.income_statement(START, END))
-        figures["income statement"] = {
-            "service": seconds,
-            "service totals": (
-                statement.total_income(),
-                statement.total_expenses(),
-                statement.net_income(),
-                statement.eliminations,
-                len(statement.entities),
-            ),
-        }
-        seconds, rows = best_of(lambda: db.session.execute(text(SQL_INCOME), params).all())
-        figures["income statement"]["SQL"] = seconds
-        figures["income statement"]["SQL totals"] = _income_totals(rows)
-
-        seconds, balance = best_of(lambda: reports.trial_balance(START, END))
-        figures["trial balance"] = {
-            "service": seconds,
-            "service totals": (balance.debits, balance.credits, balance.closing, len(balance.rows)),
-        }
-        seconds, rows = best_of(lambda: db.session.execute(text(SQL_TRIAL), params).all())
-        figures["trial balance"]["SQL"] = seconds
-        debits = sum((r[2] for r in rows), Decimal(0))
-        credits = sum((r[3] for r in rows), Decimal(0))
-        closing = sum((r[1] + r[2] - r[3] for r in rows), Decimal(0))
-        figures["trial balance"]["SQL totals"] = (debits, credits, closing, len(rows))
+        for start, end, suffix, judged in RANGES:
+            _time_range(facts, figures, start, end, suffix, judged)
     db.session.remove()
     _time_api(app, facts, figures)
     return figures
+
+
+def _time_range(facts: dict, figures: dict, start, end, suffix: str, judged: bool) -> None:
+    """The service and the hand-written SQL for ``start``–``end`` (as the app role)."""
+    from ruihe_saas.extensions import db
+    from ruihe_saas.ledger import reports
+
+    params = {"tenant": facts["tenant_id"], "start": start, "end": end}
+    label = f"consolidated, {start.year}" if judged else f"consolidated, {start} – {end}"
+    seconds, statement = best_of(lambda: reports.income_statement(start, end))
+    income = figures["income statement" + suffix] = {
+        "label": label,
+        "judged": judged,
+        "service": seconds,
+        "service totals": (
+            statement.total_income(),
+            statement.total_expenses(),
+            statement.net_income(),
+            statement.eliminations,
+            len(statement.entities),
+        ),
+    }
+    seconds, rows = best_of(lambda: db.session.execute(text(SQL_INCOME), params).all())
+    income["SQL"] = seconds
+    income["SQL totals"] = _income_totals(rows)
+
+    seconds, balance = best_of(lambda: reports.trial_balance(start, end))
+    trial = figures["trial balance" + suffix] = {
+        "label": label,
+        "judged": judged,
+        "service": seconds,
+        "service totals": (balance.debits, balance.credits, balance.closing, len(balance.rows)),
+    }
+    seconds, rows = best_of(lambda: db.session.execute(text(SQL_TRIAL), params).all())
+    trial["SQL"] = seconds
+    debits = sum((r[2] for r in rows), Decimal(0))
+    credits = sum((r[3] for r in rows), Decimal(0))
+    closing = sum((r[1] + r[2] - r[3] for r in rows), Decimal(0))
+    trial["SQL totals"] = (debits, credits, closing, len(rows))
 
 
 def _income_totals(rows) -> tuple:
@@ -347,12 +376,14 @@ def report(figures: dict) -> int:
         timings = [("service", service)] + ([("API", api)] if api is not None else [])
         parts = [f"{label} {seconds * 1000:.0f} ms" for label, seconds in timings]
         ratios = ", ".join(f"{label}/SQL = {seconds / sql:.2f}×" for label, seconds in timings)
+        name = name.split(",")[0]
+        note = "" if api is not None or not f["judged"] else " [no API endpoint yet: service only]"
+        note += "" if f["judged"] else " [edge days from the lines; not judged]"
         print(
-            f"{name} (consolidated, 2024): {', '.join(parts)}, SQL {sql * 1000:.0f} ms "
-            f"({ratios}){'' if api is not None else ' [no API endpoint yet: service only]'}"
+            f"{name} ({f['label']}): {', '.join(parts)}, SQL {sql * 1000:.0f} ms ({ratios}){note}"
         )
         for label, seconds in timings:
-            if seconds > RATIO * sql or seconds * 1000 >= LIMIT_MS:
+            if f["judged"] and (seconds > RATIO * sql or seconds * 1000 >= LIMIT_MS):
                 print(f"  MISSED: {name} through the {label}: {seconds * 1000:.0f} ms")
                 status = 1
         if f["service totals"] != f["SQL totals"]:

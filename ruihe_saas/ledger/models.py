@@ -93,6 +93,15 @@ class JournalEntry(TenantScoped, db.Model):
         UniqueConstraint("tenant_id", "reverses_id"),  # a correction is exactly one reversal
         UniqueConstraint("tenant_id", "id", "entry_date"),  # lines carry the entry's date
         Index("ix_journal_entries_date", "tenant_id", "entry_date"),
+        # the inter-entity entries of some days, for the reports' eliminations (migration 0008)
+        Index(
+            "ix_journal_entries_paired",
+            "tenant_id",
+            "entry_date",
+            postgresql_include=["id"],
+            postgresql_where=text("pair_id IS NOT NULL"),
+            sqlite_where=text("pair_id IS NOT NULL"),
+        ),
     )
 
     number: Mapped[str] = mapped_column(String(30))
@@ -124,6 +133,14 @@ class JournalLine(TenantScoped, EstateScoped, db.Model):
         ),
         Index("ix_journal_lines_entry", "tenant_id", "entry_id"),
         Index("ix_journal_lines_account_date", "tenant_id", "account_id", "entry_date"),
+        # reports read the days of a range that are not whole months (AccountMonthTotal) from
+        # here; on PostgreSQL the INCLUDE makes that an index-only scan (migration 0008)
+        Index(
+            "ix_journal_lines_date",
+            "tenant_id",
+            "entry_date",
+            postgresql_include=["account_id", "estate_id", "entry_id", "debit", "credit"],
+        ),
         # partial: only receivable/prepaid lines name a household; a full index would also
         # tempt the planner (on a tenant's first big load, statistics still empty) to serve
         # the balance check's lookup by entry from it, scanning the tenant's lines each time
@@ -144,6 +161,48 @@ class JournalLine(TenantScoped, EstateScoped, db.Model):
     credit: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     household_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # receivable / prepaid
     memo: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AccountMonthTotal(TenantScoped, EstateScoped, db.Model):
+    """The lines of one entity, account and month summed: debits, credits and the part of
+    inter-entity entries (``pair_id`` set). Written only by the database, on every insert into
+    ``journal_lines`` (migration 0008: a statement trigger on PostgreSQL, row triggers on
+    SQLite; the app role may only read it), so ``reports.py`` reads a year of a tenant from
+    a few thousand rows instead of every line. ``month`` is the month's first day."""
+
+    __tablename__ = "account_month_totals"
+    __table_args__ = (
+        tenant_fk(["account_id"], "accounts"),
+        tenant_fk(["estate_id"], "estates"),
+        # the keys the triggers add to (two, as the collective economy's estate_id is NULL)
+        Index(
+            "uq_account_month_totals_estate",
+            "tenant_id",
+            "estate_id",
+            "account_id",
+            "month",
+            unique=True,
+            postgresql_where=text("estate_id IS NOT NULL"),
+            sqlite_where=text("estate_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_account_month_totals_collective",
+            "tenant_id",
+            "account_id",
+            "month",
+            unique=True,
+            postgresql_where=text("estate_id IS NULL"),
+            sqlite_where=text("estate_id IS NULL"),
+        ),
+    )
+
+    estate_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    month: Mapped[date] = mapped_column(Date)
+    debit: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"))
+    credit: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"))
+    paired_debit: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"))
+    paired_credit: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"))
 
 
 class PeriodClose(Audited, TenantScoped, EstateScoped, db.Model):

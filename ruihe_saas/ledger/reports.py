@@ -1,10 +1,15 @@
-"""Finance reports, aggregated in SQL (one GROUP BY per report, never a loop over lines).
+"""Finance reports, aggregated in SQL (GROUP BYs, never a loop over lines).
 
 An *entity* column is an estate id, or None for the collective economy. Consolidated
 figures are the sum of the entities minus **eliminations**: the lines of inter-entity
 entries (``pair_id`` set) on income and expense accounts (e.g. a management fee the
 collective charges an estate) and on the 内部往来 account, which net to nothing for the
 tenant as a whole.
+
+Sums over a date range come from two places (``_sums``): the whole months inside it from
+``AccountMonthTotal`` (kept by the database on every insert of lines, migration 0008), and
+the days at its edges that are not a whole month from the lines themselves. A year of a
+tenant is then a few thousand monthly rows instead of every line (bench/reports.py).
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 
 from ruihe_saas.extensions import db
-from ruihe_saas.ledger.models import Account, AccountType, JournalEntry, JournalLine
+from ruihe_saas.ledger.models import (
+    Account,
+    AccountMonthTotal,
+    AccountType,
+    JournalEntry,
+    JournalLine,
+)
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -30,16 +41,103 @@ def _money(value) -> Decimal:
     return Decimal(value or 0).quantize(CENT)
 
 
-def _entity_filter(estate_id):
+def _entity_filter(estate_id, model=JournalLine):
     if estate_id is ALL:
         return []
     if estate_id is None:
-        return [JournalLine.estate_id.is_(None)]
-    return [JournalLine.estate_id == estate_id]
+        return [model.estate_id.is_(None)]
+    return [model.estate_id == estate_id]
 
 
 def _accounts() -> dict[uuid.UUID, Account]:
     return {a.id: a for a in db.session.scalars(select(Account).order_by(Account.code))}
+
+
+# --- sums over a date range: whole months from the monthly totals, edge days from lines ----
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _split(start: date | None, end: date) -> tuple[tuple | None, list[tuple[date, date]]]:
+    """``[start, end]`` (``start`` None: from the first line) as the whole months
+    ``[first, after)`` in it, or None, and the ranges of days left over at its edges."""
+    first = start if start is None or start.day == 1 else _next_month(start)
+    after = _next_month(end) if _next_month(end) - timedelta(days=1) == end else end.replace(day=1)
+    if start is not None and first >= after:
+        return None, [(start, end)]
+    edges = []
+    if start is not None and start < first:
+        edges.append((start, first - timedelta(days=1)))
+    if after <= end:
+        edges.append((after, end))
+    return (first, after), edges
+
+
+@dataclass
+class Sums:
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+    paired_debit: Decimal = ZERO  # the part of inter-entity entries (``pair_id`` set)
+    paired_credit: Decimal = ZERO
+
+
+def _sums(start: date | None, end: date, by: tuple[str, ...], *, estate_id=ALL, accounts=None,
+          paired: bool = False) -> dict[tuple, Sums]:  # fmt: skip
+    """Debits and credits (and, if ``paired``, their inter-entity part) of the lines dated
+    ``start``–``end`` (``start`` None: since the beginning), grouped by the ``by`` columns
+    (``account_id``, ``estate_id``) and filtered to one entity and some accounts."""
+    months, edges = _split(start, end)
+    sums: dict[tuple, Sums] = defaultdict(Sums)
+
+    def where(model):
+        clauses = _entity_filter(estate_id, model)
+        if accounts is not None:
+            clauses.append(model.account_id.in_(accounts))
+        return clauses
+
+    def add(rows):
+        for *key, debit, credit, paired_debit, paired_credit in rows:
+            part = sums[tuple(key)]
+            part.debit += _money(debit)
+            part.credit += _money(credit)
+            part.paired_debit += _money(paired_debit)
+            part.paired_credit += _money(paired_credit)
+
+    if months is not None:
+        total = AccountMonthTotal
+        first, after = months
+        columns = [getattr(total, name) for name in by]
+        amounts = [func.sum(total.debit), func.sum(total.credit)]
+        if paired:
+            amounts += [func.sum(total.paired_debit), func.sum(total.paired_credit)]
+        in_months = [total.month < after] + ([] if first is None else [total.month >= first])
+        rows = db.session.execute(
+            select(*columns, *amounts).where(*in_months, *where(total)).group_by(*columns)
+        ).all()
+        add(rows if paired else [(*row, 0, 0) for row in rows])
+    line = JournalLine
+    for lo, hi in edges:  # one range a query: an index-only scan of ix_journal_lines_date
+        columns = [getattr(line, name) for name in by]
+        amounts = [func.sum(line.debit), func.sum(line.credit)]
+        if paired:  # the few inter-entity entries of those days (ix_journal_entries_paired)
+            in_pair = line.entry_id.in_(
+                select(JournalEntry.id).where(
+                    JournalEntry.pair_id.is_not(None), JournalEntry.entry_date.between(lo, hi)
+                )
+            )
+            amounts += [
+                func.sum(case((in_pair, line.debit), else_=0)),
+                func.sum(case((in_pair, line.credit), else_=0)),
+            ]
+        rows = db.session.execute(
+            select(*columns, *amounts)
+            .where(line.entry_date.between(lo, hi), *where(line))
+            .group_by(*columns)
+        ).all()
+        add(rows if paired else [(*row, 0, 0) for row in rows])
+    return sums
 
 
 # --- trial balance -------------------------------------------------------------------------
@@ -77,23 +175,17 @@ class TrialBalance:
 
 
 def trial_balance(start: date, end: date, estate_id=ALL) -> TrialBalance:
-    inside = JournalLine.entry_date.between(start, end)
-    before = JournalLine.entry_date < start
-    rows = db.session.execute(
-        select(
-            JournalLine.account_id,
-            func.sum(case((before, JournalLine.debit - JournalLine.credit), else_=0)),
-            func.sum(case((inside, JournalLine.debit), else_=0)),
-            func.sum(case((inside, JournalLine.credit), else_=0)),
-        )
-        .where(JournalLine.entry_date <= end, *_entity_filter(estate_id))
-        .group_by(JournalLine.account_id)
-    ).all()
+    by = ("account_id",)
+    before = _sums(None, start - timedelta(days=1), by, estate_id=estate_id)
+    inside = _sums(start, end, by, estate_id=estate_id)
     accounts = _accounts()
     report = TrialBalance(start, end)
-    for account_id, opening, debits, credits in rows:
+    for key in before.keys() | inside.keys():
+        opening, period = before.get(key, Sums()), inside.get(key, Sums())
         report.rows.append(
-            TrialBalanceRow(accounts[account_id], _money(opening), _money(debits), _money(credits))
+            TrialBalanceRow(
+                accounts[key[0]], opening.debit - opening.credit, period.debit, period.credit
+            )
         )
     report.rows.sort(key=lambda row: row.account.code)
     return report
@@ -144,35 +236,29 @@ class IncomeStatement:
 
 def income_statement(start: date, end: date, estate_id=ALL) -> IncomeStatement:
     """Income and expenses per account and entity; consolidated (``ALL``) with eliminations."""
-    paired = JournalEntry.pair_id.is_not(None)
-    signed = case(
-        (Account.type == AccountType.INCOME, JournalLine.credit - JournalLine.debit),
-        else_=JournalLine.debit - JournalLine.credit,
-    )
-    rows = db.session.execute(
-        select(
-            JournalLine.account_id,
-            JournalLine.estate_id,
-            func.sum(signed),
-            func.sum(case((paired, signed), else_=0)),
-        )
-        .join(Account, Account.id == JournalLine.account_id)
-        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-        .where(
-            JournalLine.entry_date.between(start, end),
-            Account.type.in_([AccountType.INCOME, AccountType.EXPENSE]),
-            *_entity_filter(estate_id),
-        )
-        .group_by(JournalLine.account_id, JournalLine.estate_id)
-    ).all()
     accounts = _accounts()
+    wanted = [
+        a.id for a in accounts.values() if a.type in (AccountType.INCOME, AccountType.EXPENSE)
+    ]
+    sums = _sums(
+        start,
+        end,
+        ("account_id", "estate_id"),
+        estate_id=estate_id,
+        accounts=wanted,
+        paired=estate_id is ALL,
+    )
     lines: dict[uuid.UUID, StatementLine] = {}
     entities: set = set()
-    for account_id, entity, amount, paired_amount in rows:
-        line = lines.setdefault(account_id, StatementLine(accounts[account_id]))
-        line.by_entity[entity] = line.by_entity.get(entity, ZERO) + _money(amount)
-        if estate_id is ALL:
-            line.elimination += _money(paired_amount)
+    for (account_id, entity), part in sums.items():
+        account = accounts[account_id]
+        line = lines.setdefault(account_id, StatementLine(account))
+        if account.type == AccountType.INCOME:
+            amount, paired = part.credit - part.debit, part.paired_credit - part.paired_debit
+        else:
+            amount, paired = part.debit - part.credit, part.paired_debit - part.paired_credit
+        line.by_entity[entity] = line.by_entity.get(entity, ZERO) + amount
+        line.elimination += paired
         entities.add(entity)
     ordered = sorted(entities, key=lambda e: (e is None, str(e)))
     report = IncomeStatement(start, end, ordered)
@@ -206,11 +292,8 @@ class BalanceSheet:
 
 
 def balance_sheet(as_of: date, estate_id=ALL) -> BalanceSheet:
-    rows = db.session.execute(
-        select(JournalLine.account_id, func.sum(JournalLine.debit - JournalLine.credit))
-        .where(JournalLine.entry_date <= as_of, *_entity_filter(estate_id))
-        .group_by(JournalLine.account_id)
-    ).all()
+    sums = _sums(None, as_of, ("account_id",), estate_id=estate_id)
+    rows = [(key[0], part.debit - part.credit) for key, part in sums.items()]
     accounts = _accounts()
     sheet = BalanceSheet(as_of)
     for account_id, debit_balance in rows:

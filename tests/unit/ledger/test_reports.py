@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -139,3 +139,216 @@ def test_improvement_fund_and_public_revenue_statements(books):
         assert (public.total_in, public.closing) == (D("200"), D("200"))
         assert dict(public.by_month) == {"2024-07": [D("200"), D("0")]}
         assert reports.income_statement(*JULY, estate_id=ALL).net_income() == D("1500")
+
+
+# --- whole months from the monthly totals, edge days from the lines -------------------------
+
+
+@pytest.fixture
+def month_edges(books):
+    """More postings on the days where ranges are cut: month ends and starts, mid-month."""
+    tenant_id, north, south = books
+    with tenant_context(tenant_id):
+        for day, estate, amount in [
+            (date(2024, 6, 30), north.id, "11"),
+            (date(2024, 7, 1), south.id, "13"),
+            (date(2024, 7, 31), None, "17"),
+            (date(2024, 8, 1), north.id, "19"),
+            (date(2024, 9, 15), south.id, "23"),
+            (date(2025, 1, 1), north.id, "29"),
+        ]:
+            services.post_entry(
+                day,
+                [
+                    Posting(role="bank", estate_id=estate, debit=D(amount)),
+                    Posting(role="property_income", estate_id=estate, credit=D(amount)),
+                ],
+                source=EntrySource.MANUAL,
+            )
+            services.post_entry(
+                day,
+                [
+                    Posting(role="greening", estate_id=estate, debit=D(amount) / 2),
+                    Posting(role="bank", estate_id=estate, credit=D(amount) / 2),
+                ],
+                source=EntrySource.MANUAL,
+            )
+        services.post_entry(  # a second inter-entity pair, on an edge day
+            date(2024, 8, 1),
+            [
+                Posting(role="repairs", estate_id=south.id, debit=D("7")),
+                Posting(role="inter_entity", estate_id=south.id, credit=D("7")),
+                Posting(role="inter_entity", estate_id=None, debit=D("7")),
+                Posting(role="other_income", estate_id=None, credit=D("7")),
+            ],
+            source=EntrySource.MANUAL,
+            pair_id=uuid.uuid4(),
+        )
+        database.session.flush()
+    return books
+
+
+def _line_sums(start, end, estate_id=ALL):
+    """The reference: every line summed, (account, entity) → (debits, credits, paired part
+    signed debit-positive), straight from journal_lines and journal_entries."""
+    from sqlalchemy import case, func, select
+
+    from ruihe_saas.ledger.models import JournalEntry, JournalLine
+
+    paired = JournalEntry.pair_id.is_not(None)
+    query = (
+        select(
+            JournalLine.account_id,
+            JournalLine.estate_id,
+            func.sum(JournalLine.debit),
+            func.sum(JournalLine.credit),
+            func.sum(case((paired, JournalLine.debit - JournalLine.credit), else_=0)),
+        )
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .group_by(JournalLine.account_id, JournalLine.estate_id)
+    )
+    if start is not None:
+        query = query.where(JournalLine.entry_date >= start)
+    query = query.where(JournalLine.entry_date <= end)
+    if estate_id is not ALL:
+        query = query.where(JournalLine.estate_id.is_(estate_id) if estate_id is None
+                            else JournalLine.estate_id == estate_id)  # fmt: skip
+    return {
+        (a, e): tuple(D(v or 0).quantize(D("0.01")) for v in sums)
+        for a, e, *sums in database.session.execute(query)
+    }
+
+
+RANGES = [
+    (date(2024, 7, 1), date(2024, 7, 31)),  # one whole month
+    (date(2024, 7, 2), date(2024, 7, 30)),  # inside one month: lines only
+    (date(2024, 7, 10), date(2024, 8, 2)),  # two partial months
+    (date(2024, 6, 15), date(2024, 9, 30)),  # partial, two whole, whole
+    (date(2024, 7, 1), date(2024, 8, 1)),  # a whole month and one day
+    (date(2024, 6, 30), date(2024, 8, 31)),  # one day and two whole months
+    (date(2024, 8, 1), date(2024, 8, 1)),  # a single day
+    (date(2024, 1, 1), date(2024, 12, 31)),  # the year (the 2025 line outside)
+]
+
+
+@pytest.mark.parametrize(("start", "end"), RANGES, ids=lambda d: d.isoformat())
+def test_reports_over_any_range_equal_the_lines_summed(month_edges, start, end):
+    tenant_id, north, _ = month_edges
+    with tenant_context(tenant_id):
+        accounts = {a.id: a for a in reports._accounts().values()}
+        for entity in (ALL, north.id, None):
+            expected = _line_sums(start, end, entity)
+            statement = reports.income_statement(start, end, estate_id=entity)
+            got, got_eliminated = {}, {}
+            for line in (*statement.income, *statement.expenses):
+                got_eliminated[line.account.id] = line.elimination
+                for e, amount in line.by_entity.items():
+                    got[(line.account.id, e)] = amount
+            want, eliminated = {}, {}
+            for (account_id, e), (debit, credit, paired) in expected.items():
+                kind = accounts[account_id].type
+                if kind not in ("income", "expense"):
+                    continue
+                sign = -1 if kind == "income" else 1  # income credit-positive
+                want[(account_id, e)] = sign * (debit - credit)
+                if entity is ALL:  # only the consolidated statement eliminates
+                    eliminated[account_id] = eliminated.get(account_id, D("0")) + sign * paired
+            assert got == want
+            assert {a: v for a, v in got_eliminated.items() if v} == {
+                a: v for a, v in eliminated.items() if v
+            }
+
+            trial = reports.trial_balance(start, end, estate_id=entity)
+            before = {}
+            for (account_id, _), (debit, credit, _) in _line_sums(
+                None, start - timedelta(days=1), entity
+            ).items():
+                before[account_id] = before.get(account_id, D("0")) + debit - credit
+            moved = {}
+            for (account_id, _), (debit, credit, _) in expected.items():
+                d, c = moved.get(account_id, (D("0"), D("0")))
+                moved[account_id] = (d + debit, c + credit)
+            assert {
+                row.account.id: (row.opening, row.debits, row.credits) for row in trial.rows
+            } == {
+                a: (before.get(a, D("0")), *moved.get(a, (D("0"), D("0"))))
+                for a in before.keys() | moved.keys()
+            }
+
+            sheet = reports.balance_sheet(end, estate_id=entity)
+            assert sheet.total_assets == sheet.total_liabilities_and_equity
+
+
+def test_the_monthly_totals_are_the_lines_summed_by_the_database(month_edges):
+    """What the triggers keep (migration 0008) against a GROUP BY over the lines."""
+    from sqlalchemy import case, func, select
+
+    from ruihe_saas.ledger.models import AccountMonthTotal, JournalEntry, JournalLine
+
+    tenant_id, _, _ = month_edges
+    with tenant_context(tenant_id):
+        database.session.flush()
+        totals = {
+            (t.estate_id, t.account_id, t.month): (
+                t.debit,
+                t.credit,
+                t.paired_debit,
+                t.paired_credit,
+            )
+            for t in database.session.scalars(select(AccountMonthTotal))
+        }
+        paired = JournalEntry.pair_id.is_not(None)
+        lines = database.session.execute(
+            select(
+                JournalLine.estate_id,
+                JournalLine.account_id,
+                JournalLine.entry_date,
+                JournalLine.debit,
+                JournalLine.credit,
+                case((paired, 1), else_=0),
+            ).join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        ).all()
+        expected: dict = {}
+        for estate_id, account_id, day, debit, credit, in_pair in lines:
+            key = (estate_id, account_id, day.replace(day=1))
+            d, c, pd, pc = expected.get(key, (D("0"),) * 4)
+            expected[key] = (d + debit, c + credit, pd + debit * in_pair, pc + credit * in_pair)
+        assert len(lines) > 30
+        assert {k: tuple(D(v).quantize(D("0.01")) for v in vs) for k, vs in totals.items()} == {
+            k: tuple(v.quantize(D("0.01")) for v in vs) for k, vs in expected.items()
+        }
+        assert {k[2] for k in totals} >= {date(2024, 6, 1), date(2025, 1, 1)}
+        assert database.session.scalar(select(func.count()).select_from(AccountMonthTotal)) == len(
+            expected
+        )
+
+
+def test_an_estate_admin_sees_the_totals_of_their_estates_only(month_edges):
+    from ruihe_saas.tenancy.context import estate_scope
+
+    tenant_id, north, south = month_edges
+    with tenant_context(tenant_id), estate_scope(frozenset({north.id})):
+        statement = reports.income_statement(date(2024, 1, 1), date(2024, 12, 31))
+        assert statement.entities == [north.id]
+        trial = reports.trial_balance(date(2024, 7, 1), date(2024, 7, 31))
+        assert trial.debits == trial.credits == D("1650")  # North's July, as above
+
+
+@pytest.mark.postgres
+def test_the_app_role_cannot_write_the_monthly_totals(month_edges):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    tenant_id, _, _ = month_edges
+    with tenant_context(tenant_id):
+        for statement in (
+            "UPDATE account_month_totals SET debit = debit + 1",
+            "DELETE FROM account_month_totals",
+            "INSERT INTO account_month_totals SELECT * FROM account_month_totals LIMIT 1",
+            "TRUNCATE account_month_totals",
+        ):
+            with (
+                pytest.raises(DBAPIError, match="permission denied"),
+                database.session.begin_nested(),
+            ):
+                database.session.execute(text(statement))
