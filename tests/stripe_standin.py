@@ -9,9 +9,10 @@
   a browser test can land on it.
 - ``GET /v1/payouts`` (filters ``status``, ``arrival_date[gte]``, ``created[gte]``,
   ``limit``, ``starting_after``; newest first), ``GET /v1/payouts/<id>`` and
-  ``GET /v1/balance_transactions?payout=…`` (paginated the same way) → the payouts and
-  balance transactions ``add_payout`` made, per account: a request with ``Stripe-Account``
-  sees only that connected account's, one without only the platform's.
+  ``GET /v1/balance_transactions?payout=…`` (paginated the same way; ``expand[]=data.source``
+  gives each transaction's charge, refund or payout object instead of its id) → the payouts
+  and balance transactions ``add_payout`` made, per account: a request with
+  ``Stripe-Account`` sees only that connected account's, one without only the platform's.
 
 Every request is recorded (method, path, headers, form-decoded body) for the tests to
 assert the exact request our code sends. ``fail_next(status, error)`` makes the next API
@@ -296,13 +297,26 @@ class StripeStandIn:
         status: str = "paid",
         currency: str = "cny",
         arrival_date: int | None = None,
-        refunds: tuple[int, ...] = (),
+        refunds: tuple = (),
+        charges: tuple[tuple[int, int, str | None], ...] = (),
+        others: tuple[tuple[str, int, int], ...] = (),
         payout_id: str | None = None,
         **extra,
     ) -> dict:
-        """A payout of ``amount`` (fen) from ``account`` (None: the platform's) settling one
-        charge per fee in ``fees`` (their amounts add up to ``amount`` + fees + refunds) and
-        one refund per amount in ``refunds``; also the payout's own balance transaction."""
+        """A payout of ``amount`` (fen) from ``account`` (None: the platform's), with the
+        balance transactions it settles:
+
+        - ``charges``: ``(amount, fee, payment_intent)`` charges;
+        - ``refunds``: refunds, each an amount, ``(amount, payment_intent)`` or ``(amount,
+          payment_intent, refund_id)``;
+        - ``others``: ``(type, amount, fee)`` transactions of other types (``adjustment`` …);
+        - ``fees``: one more charge per fee, of a payment intent nobody knows, their amounts
+          making up the rest (so the transactions' net adds up to ``amount``; without
+          ``fees`` the rest is left out, as if the list missed something);
+
+        and the payout's own balance transaction. Each transaction's ``source`` is the
+        charge, refund or payout object when the request expands ``data.source``, else its
+        id."""
         now = int(time.time())
         payout = {
             "id": payout_id or f"po_test_{secrets.token_hex(8)}",
@@ -316,16 +330,71 @@ class StripeStandIn:
             "livemode": False,
             **extra,
         }
-        gross = amount + sum(fees) + sum(refunds)
-        charges = [gross // max(len(fees), 1)] * len(fees)
-        if charges:
-            charges[-1] += gross - sum(charges)
-        rows = [
-            {"type": "charge", "amount": charged, "fee": fee, "net": charged - fee}
-            for charged, fee in zip(charges, fees, strict=True)
+        refunds = tuple((r,) if isinstance(r, int) else tuple(r) for r in refunds)
+        rest = (
+            amount
+            + sum(fees)
+            + sum(r[0] for r in refunds)
+            - sum(charged - fee for charged, fee, _ in charges)
+            - sum(charged - fee for _, charged, fee in others)
+        )
+        spread = [rest // max(len(fees), 1)] * len(fees)
+        if spread:
+            spread[-1] += rest - sum(spread)
+        made = list(charges) + [
+            (charged, fee, f"pi_standin_{secrets.token_hex(8)}")
+            for charged, fee in zip(spread, fees, strict=True)
         ]
-        rows += [{"type": "refund", "amount": -r, "fee": 0, "net": -r} for r in refunds]
-        rows.append({"type": "payout", "amount": -amount, "fee": 0, "net": -amount})
+        rows = []
+        for charged, fee, intent in made:
+            charge_id = f"ch_test_{secrets.token_hex(8)}"
+            source = {
+                "id": charge_id,
+                "object": "charge",
+                "amount": charged,
+                "payment_intent": intent,
+            }
+            rows.append(
+                {
+                    "type": "charge",
+                    "amount": charged,
+                    "fee": fee,
+                    "net": charged - fee,
+                    "_source": source,
+                }
+            )
+        for refund in refunds:
+            refunded, intent, refund_id = (*refund, None, None)[:3]
+            source = {
+                "id": refund_id or f"re_test_{secrets.token_hex(8)}",
+                "object": "refund",
+                "amount": refunded,
+                "charge": f"ch_test_{secrets.token_hex(8)}",
+                "payment_intent": intent,
+            }
+            rows.append(
+                {
+                    "type": "refund",
+                    "amount": -refunded,
+                    "fee": 0,
+                    "net": -refunded,
+                    "_source": source,
+                }
+            )
+        for kind, moved, fee in others:
+            source = {"id": f"adj_test_{secrets.token_hex(8)}", "object": kind}
+            rows.append(
+                {"type": kind, "amount": moved, "fee": fee, "net": moved - fee, "_source": source}
+            )
+        rows.append(
+            {
+                "type": "payout",
+                "amount": -amount,
+                "fee": 0,
+                "net": -amount,
+                "_source": {"id": payout["id"], "object": "payout"},
+            }
+        )
         with self._lock:
             self.payouts.append((account, payout))
             for row in rows:
@@ -381,7 +450,19 @@ class StripeStandIn:
     def _balance_transactions(self, recorded: Recorded) -> dict:
         account = recorded.header("Stripe-Account")
         payout = recorded.body.get("payout")
-        rows = [t for a, t in self.balance_transactions if a == account and t["payout"] == payout]
+        expand = any(
+            key.startswith("expand[") and value == "data.source"
+            for key, value in recorded.body.items()
+        )
+        rows = []
+        for owner, txn in self.balance_transactions:
+            if owner != account or txn["payout"] != payout:
+                continue
+            row = {k: v for k, v in txn.items() if k != "_source"}
+            source = txn.get("_source")
+            if source is not None:
+                row["source"] = dict(source) if expand else source["id"]
+            rows.append(row)
         return self._page(rows, recorded.body, "/v1/balance_transactions")
 
     def _create_session(self, recorded: Recorded) -> dict:

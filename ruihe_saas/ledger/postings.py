@@ -17,7 +17,8 @@ event's estate (the accounting entity); 应收/预收 lines carry the household.
 - refund (``refund:<id>``): Cr the money account; Dr 应收 ``from_bills``, Dr 预收
   ``from_credit``; a pending gateway refund that fails (``refund-failed:<id>``): the
   reverse — Dr money; Cr 应收 what went back onto bills, Cr 预收 what became credit again;
-- gateway payout (``payout:<reference>``): Dr 银行存款, Dr 支付手续费 / Cr Stripe 待清算.
+- gateway payout (``payout:<reference>``): Dr 银行存款, Dr 支付手续费 / Cr Stripe 待清算, per
+  entity whose payments it settles (one entry over several entities).
 
 The billing run writes its bills in bulk; ``post_written_bills`` posts a chunk's bills the
 same way (PostgreSQL: ``COPY`` into staging then ``INSERT … SELECT``, like the bills
@@ -488,22 +489,54 @@ def post_refund_failed(refund: Refund, day: date | None = None) -> JournalEntry:
 
 
 def post_gateway_payout(
-    amount, fee, day: date, reference: str, *, estate_id: uuid.UUID | None = None
+    shares: Iterable[tuple[uuid.UUID | None, Decimal, Decimal]], day: date, reference: str
 ) -> JournalEntry:
-    """A gateway payout: Dr 银行存款 ``amount`` (what reached the bank), Dr 支付手续费 ``fee``
-    / Cr Stripe 待清算 ``amount + fee``, on ``estate_id`` (default the collective economy),
-    once per ``reference`` (the payout id, po_…). Called by ``online.payouts.record_payout``
-    (the reconciliation and the ``payout.paid`` webhook), which keeps the payout's record."""
-    amount, fee = Decimal(str(amount)), Decimal(str(fee or 0))
-    postings = [Posting(role="bank", estate_id=estate_id, debit=amount, memo=reference[:200])]
-    if fee > 0:
-        postings.append(Posting(role="payment_fees", estate_id=estate_id, debit=fee))
-    postings.append(Posting(role=STRIPE_CLEARING, estate_id=estate_id, credit=amount + fee))
+    """A gateway payout, split over the entities whose money it settles: ``shares`` are
+    ``(estate_id, amount, fee)`` — the entity (None: the collective economy), its part of
+    what reached the bank and the fees kept on its payments. One entry, balanced per entity:
+    Dr 银行存款 amount, Dr 支付手续费 fee / Cr Stripe 待清算 amount + fee (a negative part —
+    an entity whose refunds outweigh its charges in this payout — on the other side).
+    Dated ``day`` (the arrival date), or later when that month is closed for one of the
+    entities; once per ``reference`` (the payout id, po_…). Called by
+    ``online.payouts.record_payout``, which keeps the payout's record."""
+    parts: dict[uuid.UUID | None, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for estate_id, amount, fee in shares:
+        parts[estate_id][0] += Decimal(str(amount))
+        parts[estate_id][1] += Decimal(str(fee or 0))
+    postings = []
+    for estate_id in sorted(parts, key=lambda e: "" if e is None else str(e)):
+        amount, fee = parts[estate_id]
+        for role, value, memo in (
+            ("bank", amount, reference[:200]),
+            ("payment_fees", fee, ""),
+            (STRIPE_CLEARING, -(amount + fee), ""),
+        ):
+            if value != 0:
+                postings.append(
+                    Posting(
+                        role=role,
+                        estate_id=estate_id,
+                        debit=max(value, ZERO),
+                        credit=max(-value, ZERO),
+                        memo=memo,
+                    )
+                )
     return post_entry(
-        posting_date(estate_id, day),
+        _open_day(set(parts), day),
         postings,
         source=EntrySource.GATEWAY,
         source_key=f"payout:{reference}",
         memo="Stripe 结算",
         reference=reference,
     )
+
+
+def _open_day(estate_ids: set[uuid.UUID | None], day: date) -> date:
+    """The first day from ``day`` whose month is open for every one of these entities: the
+    latest of their posting dates, again until none moves it (a month open for one entity
+    may be closed for another)."""
+    while True:
+        later = max((posting_date(estate_id, day) for estate_id in estate_ids), default=day)
+        if later == day:
+            return day
+        day = later

@@ -24,8 +24,8 @@ Effects — states only move forward:
   job that lists them from Stripe.
 - ``payout.paid``: the payout belongs to the tenant owning the account it was paid from
   (``online.payouts.payout_tenant``: never the metadata); unless recorded already, a job
-  asks Stripe for it and its fees and records and posts it (``online.payouts.sync_payout``,
-  the same service the reconciliation uses).
+  asks Stripe for it and its balance transactions and records and posts it
+  (``online.payouts.sync_payout``, the same service the reconciliation uses).
 
 Events of other types, and events that cannot be matched to a tenant, change nothing and
 write nothing (the webhook still answers 2xx, so Stripe does not retry them forever).

@@ -10,8 +10,9 @@ are left to ``reconcile_payouts``, which lists the payouts themselves.
 
 ``reconcile_payouts(since)``: for each account whose payouts a tenant owns
 (``online.payouts.payout_accounts``), the paid payouts that arrived since ``since``'s date
-are listed, and each one not yet recorded is recorded and posted with its fees in the
-tenant's context (``online.payouts.record_payout``), one commit per payout. A payout the
+are listed, and each one not yet recorded is recorded and posted — split over the estates
+whose payments it settles, from its balance transactions — in the tenant's context
+(``online.payouts.record_payout``), one commit per payout. A payout the
 ledger cannot book (another currency, impossible amounts) is skipped and logged; nothing is
 written for it.
 
@@ -138,8 +139,10 @@ def reconcile_payouts(since: datetime, gateway=None) -> dict:
                     if find_payout(info.payout_id) is not None:
                         outcome = "known"
                     else:
-                        fees = gateway.payout_fees(info.payout_id, connected_account=account)
-                        _row, created = record_payout(info, fees, source="reconcile")
+                        transactions = gateway.payout_transactions(
+                            info.payout_id, connected_account=account
+                        )
+                        _row, created = record_payout(info, transactions, source="reconcile")
                         outcome = "recorded" if created else "known"
                     commit_and_dispatch()
             except PayoutRefused as refused:

@@ -6,7 +6,8 @@ see ``online.cli``): the missed events, then the payouts (``online.reconcile.rec
 it is platform-wide (every tenant), so it is a plain RQ job rather than a tenant's
 ``JobRecord``. ``sync_charge_refunds`` is a tenant job (``jobs.enqueue``, queue ``payments``)
 for ``charge.refunded`` events whose refunds are not all in the event; ``sync_payout`` one
-for ``payout.paid`` events (the payout's fees come from Stripe).
+for ``payout.paid`` events (the payout's balance transactions — what it settles, with the
+fees — come from Stripe).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def sync_charge_refunds(charge_id: str, payment_id: str, account: str = "") -> d
 
 
 def sync_payout(payout_id: str, account: str = "") -> dict:
-    """Ask Stripe for a paid payout and its fees, and record and post it (runs in the
-    tenant that owns ``account``; "" is the platform's account)."""
+    """Ask Stripe for a paid payout and its balance transactions, and record and post it
+    (runs in the tenant that owns ``account``; "" is the platform's account)."""
     from ruihe_saas.online.payouts import sync_payout as record
 
     return {"payout_id": payout_id, "outcome": record(payout_id, account or None)}

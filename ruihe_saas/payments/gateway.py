@@ -104,6 +104,28 @@ class PayoutInfo:
     connected_account: str | None = None  # the Connect account it was paid from
 
 
+# the kinds of balance transaction a payout settles
+CHARGE, PAYMENT, REFUND, OTHER = "charge", "payment", "refund", "other"
+
+
+@dataclass(frozen=True)
+class PayoutTransaction:
+    """One balance transaction a payout settles, as plain data: a charge (``payment``: a
+    direct charge of some payment methods), a refund (or a failed refund coming back), or
+    anything else (adjustments, disputes, …). The payment intent links it to a payment."""
+
+    transaction_id: str  # txn_…
+    type: str  # CHARGE, PAYMENT, REFUND or OTHER
+    amount_fen: int  # signed: + into the balance (a charge), − out of it (a refund)
+    fee_fen: int  # what the gateway kept on it
+    payment_intent_id: str | None = None  # pi_… of the charge, or of the refunded charge
+    source_id: str | None = None  # ch_…, py_…, re_…, du_… (what the transaction is about)
+
+    @property
+    def net_fen(self) -> int:
+        return self.amount_fen - self.fee_fen
+
+
 class PaymentGateway(abc.ABC):
     """One provider. Implementations are stateless; settings come in with each call."""
 
@@ -137,6 +159,8 @@ class PaymentGateway(abc.ABC):
         """One payout, as it stands now (``GatewayError`` if unknown)."""
 
     @abc.abstractmethod
-    def payout_fees(self, payout_id: str, connected_account: str | None = None) -> int:
-        """The fees (minor units) the gateway kept on the payments and refunds a payout
-        settles: what left the clearing balance besides the payout amount."""
+    def payout_transactions(
+        self, payout_id: str, connected_account: str | None = None
+    ) -> list[PayoutTransaction]:
+        """The balance transactions a payout settles (its own transfer to the bank left
+        out), in the gateway's order; ``GatewayError`` if unknown or unreadable."""

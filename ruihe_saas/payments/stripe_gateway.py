@@ -20,6 +20,10 @@ import stripe
 from flask import current_app
 
 from ruihe_saas.payments.gateway import (
+    CHARGE,
+    OTHER,
+    PAYMENT,
+    REFUND,
     CheckoutRequest,
     CheckoutResult,
     GatewayError,
@@ -27,6 +31,7 @@ from ruihe_saas.payments.gateway import (
     InvalidSignature,
     PaymentGateway,
     PayoutInfo,
+    PayoutTransaction,
     RefundRequest,
     RefundResult,
 )
@@ -82,7 +87,7 @@ def _plain(obj: Any) -> dict:
 
 
 class StripeGateway(PaymentGateway):
-    """Stripe Checkout, refunds, signed webhooks, the events list, payouts and their fees."""
+    """Stripe Checkout, refunds, signed webhooks, the events list, payouts and what they settle."""
 
     name = "stripe"
 
@@ -336,31 +341,87 @@ class StripeGateway(PaymentGateway):
             raise GatewayError("The payment provider sent an unreadable payout.", code="malformed")
         return info
 
-    def payout_fees(self, payout_id: str, connected_account: str | None = None) -> int:
-        """Σ ``fee`` of the payout's charge and refund balance transactions
-        (``GET /v1/balance_transactions?payout=po_…``, every page)."""
+    def payout_transactions(
+        self, payout_id: str, connected_account: str | None = None
+    ) -> list[PayoutTransaction]:
+        """The payout's balance transactions with their sources
+        (``GET /v1/balance_transactions?payout=po_…&expand[]=data.source``, every page),
+        its own ``payout`` transaction left out. A charge's payment intent is the charge's
+        ``payment_intent``; a refund's, the refund's (or its expanded charge's)."""
         try:
             page = self._client.v1.balance_transactions.list(
-                {"payout": payout_id, "limit": 100},
+                {"payout": payout_id, "limit": 100, "expand": ["data.source"]},
                 _options(account=connected_account),  # type: ignore[arg-type]
             )
-            transactions = [_plain(txn) for txn in page.auto_paging_iter()]
+            listed = [_plain(txn) for txn in page.auto_paging_iter()]
         except stripe.StripeError as exc:
             raise _gateway_error(exc) from None
-        total = 0
-        for txn in transactions:
-            if txn.get("type") not in FEE_TRANSACTION_TYPES:
+        transactions = []
+        for txn in listed:
+            if txn.get("type") == "payout":
                 continue
-            fee = txn.get("fee")
-            if not isinstance(fee, int) or isinstance(fee, bool):
-                raise GatewayError("The payment provider sent an unreadable fee.", code="malformed")
-            total += fee
-        return total
+            transaction = _payout_transaction(txn)
+            if transaction is None:
+                log.warning(
+                    "stripe balance transaction %r of %s unreadable",
+                    str(txn.get("id"))[:100],
+                    payout_id,
+                )
+                raise GatewayError(
+                    "The payment provider sent an unreadable balance transaction.",
+                    code="malformed",
+                )
+            transactions.append(transaction)
+        return transactions
 
 
-# the balance transactions of payments and refunds (direct charges, APMs): their fees are
-# what the gateway kept out of the money that reached the clearing account
-FEE_TRANSACTION_TYPES = frozenset({"charge", "payment", "refund", "payment_refund"})
+# Stripe's balance transaction types → ours; any other type (adjustment, dispute,
+# application fee, …) is OTHER. ``payment``/``payment_refund``: direct charges of some
+# payment methods; ``refund_failure``: a refund that failed, its money back in the balance.
+TRANSACTION_TYPES = {
+    "charge": CHARGE,
+    "payment": PAYMENT,
+    "refund": REFUND,
+    "payment_refund": REFUND,
+    "refund_failure": REFUND,
+}
+
+
+def _id(value, prefix: str = "") -> str | None:
+    """An object id (a string, or an expanded object's ``id``), or None."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, str) and value.startswith(prefix) and 0 < len(value) <= 100:
+        return value
+    return None
+
+
+def _payment_intent(kind: str, source) -> str | None:
+    """The payment intent a charge or refund (an expanded ``source``) belongs to."""
+    if not isinstance(source, dict) or kind == OTHER:
+        return None
+    intent = _id(source.get("payment_intent"), "pi_")
+    if intent is None and kind == REFUND and isinstance(source.get("charge"), dict):
+        intent = _id(source["charge"].get("payment_intent"), "pi_")
+    return intent
+
+
+def _payout_transaction(txn: dict) -> PayoutTransaction | None:
+    """A Stripe balance transaction as ``PayoutTransaction``; None when unreadable."""
+    txn_id, amount, fee = _id(txn.get("id")), _int(txn.get("amount")), _int(txn.get("fee"))
+    stripe_type = txn.get("type")
+    if txn_id is None or amount is None or fee is None or not isinstance(stripe_type, str):
+        return None
+    kind = TRANSACTION_TYPES.get(stripe_type, OTHER)
+    source = txn.get("source")
+    return PayoutTransaction(
+        transaction_id=txn_id,
+        type=kind,
+        amount_fen=amount,
+        fee_fen=fee,
+        payment_intent_id=_payment_intent(kind, source),
+        source_id=_id(source),
+    )
 
 
 def _int(value) -> int | None:

@@ -118,8 +118,8 @@ def import_section_loaders() -> None:
     import ruihe_saas.auth.definitions  # noqa: F401
     import ruihe_saas.estates.definitions  # noqa: F401
     import ruihe_saas.fees.definitions  # noqa: F401
-    import ruihe_saas.payments.definitions  # noqa: F401
     import ruihe_saas.ledger.definitions  # noqa: F401
+    import ruihe_saas.payments.definitions  # noqa: F401
 
 
 def secret_value(entry: dict, key: str) -> str | None:

@@ -19,7 +19,7 @@ from ruihe_saas.extensions import db as database
 from ruihe_saas.jobs.models import JobRecord
 from ruihe_saas.ledger.checks import run_checks
 from ruihe_saas.online.payouts import record_payout
-from ruihe_saas.payments.gateway import PayoutInfo
+from ruihe_saas.payments.gateway import PayoutInfo, PayoutTransaction
 from ruihe_saas.payments.models import GatewayEvent, GatewayPayout
 from ruihe_saas.tenancy import tenant_context
 from tests.conftest import bearer, login
@@ -47,7 +47,8 @@ def api(membership, path: str = "/payouts", slug: str | None = None) -> str:
 def paid(tenant_id, payout_id: str, amount: int, fees: int, day=date(2024, 7, 20)):
     with tenant_context(tenant_id):
         row, _ = record_payout(
-            PayoutInfo(payout_id, amount, "cny", day, "paid", connected_account=None), fees
+            PayoutInfo(payout_id, amount, "cny", day, "paid", connected_account=None),
+            [PayoutTransaction("txn_1", "charge", amount + fees, fees)],
         )
         return row
 
@@ -310,3 +311,66 @@ def test_a_payout_in_another_currency_is_refused_by_the_job(client, stripe_stand
     with tenant_context(owner.tenant_id):
         job = database.session.scalar(select(JobRecord))
         assert job.result["outcome"].startswith("refused: ")
+
+
+def test_a_payout_of_two_estates_checkouts_is_split_between_them(
+    client, stripe_standin, inline_jobs
+):
+    """Two households of two estates pay online (``checkout.session.completed``), one
+    payout settles both: each estate's clearing is emptied into its own bank and fees."""
+    from ruihe_saas.ledger.models import Account, JournalLine
+    from ruihe_saas.ledger.postings import post_bill
+    from tests.localstripe import checkout_session, session_completed
+    from tests.stripe_standin import household_with_bills
+
+    owner = member(Role.OWNER)
+    enable_gateway(owner.tenant_id)
+    paid_in = {}
+    for code, amounts, intent in (
+        ("PW1", (("2024-05", "120.50"), ("2024-06", "80.00")), "pi_web_first"),
+        ("PW2", (("2024-05", "60.00"),), "pi_web_second"),
+    ):
+        estate, household, bills = household_with_bills(owner.tenant_id, code, amounts)
+        with tenant_context(owner.tenant_id):
+            for bill in bills:
+                post_bill(bill)
+        session = checkout_session(household, bills)
+        database.session.commit()
+        assert _signed(client, session_completed(session, intent)).json["outcome"] == "completed"
+        paid_in[estate.id] = session.amount
+    first, second = paid_in
+    payout = stripe_standin.add_payout(
+        26050 - 121 - 36,
+        charges=((20050, 121, "pi_web_first"), (6000, 36, "pi_web_second")),
+    )
+
+    assert _signed(client, _event(payout)).json["outcome"] == "payout_queued"
+
+    with tenant_context(owner.tenant_id):
+        per_entity = dict(
+            database.session.execute(
+                select(JournalLine.estate_id, func.sum(JournalLine.debit - JournalLine.credit))
+                .join(Account, Account.id == JournalLine.account_id)
+                .where(Account.role == "stripe_clearing")
+                .group_by(JournalLine.estate_id)
+            ).all()
+        )
+        fees = dict(
+            database.session.execute(
+                select(JournalLine.estate_id, func.sum(JournalLine.debit))
+                .join(Account, Account.id == JournalLine.account_id)
+                .where(Account.role == "payment_fees")
+                .group_by(JournalLine.estate_id)
+            ).all()
+        )
+        row = database.session.scalar(select(GatewayPayout))
+        assert (row.amount, row.fees, row.gross) == (D("258.93"), D("1.57"), D("260.50"))
+        assert run_checks() == []
+    assert {k: D(v).quantize(D("0.01")) for k, v in per_entity.items()} == {
+        first: D("0.00"),
+        second: D("0.00"),
+    }
+    assert {k: D(v).quantize(D("0.01")) for k, v in fees.items()} == {
+        first: D("1.21"),
+        second: D("0.36"),
+    }

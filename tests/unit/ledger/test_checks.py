@@ -17,7 +17,7 @@ from ruihe_saas.ledger.cli import ledger_cli
 from ruihe_saas.ledger.models import EntrySource
 from ruihe_saas.ledger.services import Posting
 from ruihe_saas.online.payouts import record_payout
-from ruihe_saas.payments.gateway import PayoutInfo
+from ruihe_saas.payments.gateway import PayoutInfo, PayoutTransaction
 from ruihe_saas.payments.models import Payment, PaymentMethod
 from ruihe_saas.payments.services import record_payment
 from ruihe_saas.refunds import services as refunds
@@ -54,8 +54,12 @@ class World:
             payment = record_payment(self.households[0].id, D("150.00"), "cash")
             bill_service.void_bill(second.id, "重复出账")
             refunds.refund_payment(payment.id, "20.00", "多交退回")
-            record_payment(self.households[1].id, D("60.00"), PaymentMethod.ONLINE)
-            record_payout(PayoutInfo("po_1", 5964, "cny", date(2024, 7, 20), "paid"), 36)
+            online = record_payment(self.households[1].id, D("60.00"), PaymentMethod.ONLINE)
+            online.gateway_payment_id = "pi_busy_1"
+            record_payout(
+                PayoutInfo("po_1", 5964, "cny", date(2024, 7, 20), "paid"),
+                [PayoutTransaction("txn_1", "charge", 6000, 36, "pi_busy_1")],
+            )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from ruihe_saas.ledger import closing, postings, services
 from ruihe_saas.ledger.checks import run_checks
 from ruihe_saas.ledger.models import Account, EntrySource, JournalEntry, JournalLine
 from ruihe_saas.online.payouts import record_payout
-from ruihe_saas.payments.gateway import PayoutInfo
+from ruihe_saas.payments.gateway import PayoutInfo, PayoutTransaction
 from ruihe_saas.payments.models import PaymentAllocation, RefundStatus
 from ruihe_saas.payments.services import apply_prepaid_credit, record_payment
 from ruihe_saas.refunds import services as refunds
@@ -303,21 +303,88 @@ def test_a_failed_refund_whose_bill_was_paid_meanwhile_goes_back_to_credit(world
 
 
 def test_a_gateway_payout_empties_clearing_into_the_bank(world):
-    world.pay("100.00", method="online")
+    payment = world.pay("100.00", method="online")
+    estate = world.estate.id
     with tenant_context(world.tenant_id):
-        entry = postings.post_gateway_payout(D("99.40"), D("0.60"), date(2024, 7, 3), "po_123")
-        assert (entry.source, entry.reference) == (EntrySource.GATEWAY, "po_123")
+        share = (estate, D("99.40"), D("0.60"))
+        entry = postings.post_gateway_payout([share], date(2024, 7, 3), "po_123")
+        assert (entry.source, entry.reference, entry.entry_date) == (
+            EntrySource.GATEWAY,
+            "po_123",
+            date(2024, 7, 3),
+        )
         assert entry_lines("payout:po_123") == [
-            ("bank", D("99.40"), D("0"), None, None),
-            ("stripe_clearing", D("0"), D("100.00"), None, None),
-            ("payment_fees", D("0.60"), D("0"), None, None),
+            ("bank", D("99.40"), D("0"), estate, None),
+            ("stripe_clearing", D("0"), D("100.00"), estate, None),
+            ("payment_fees", D("0.60"), D("0"), estate, None),
         ]
-        assert postings.post_gateway_payout("99.40", "0.60", date(2024, 7, 3), "po_123") == entry
+        assert postings.post_gateway_payout([share], date(2024, 7, 3), "po_123") == entry
         # the check goes by the payout records: an entry without its record is a difference
         assert [d.check for d in run_checks()] == ["stripe_clearing"]
-        row, _ = record_payout(PayoutInfo("po_123", 9940, "cny", date(2024, 7, 3), "paid"), 60)
+        payment.gateway_payment_id = "pi_ledger_1"
+        database.session.flush()
+        row, _ = record_payout(
+            PayoutInfo("po_123", 9940, "cny", date(2024, 7, 3), "paid"),
+            [PayoutTransaction("txn_1", "charge", 10000, 60, "pi_ledger_1")],
+        )
         assert row.journal_entry_id == entry.id  # the existing entry, not a second one
         assert run_checks() == []
+
+
+def test_a_payout_over_several_entities_balances_each(world):
+    other = estate_with_households(world.tenant_id, "P2", buildings=1, rooms=1).id
+    estate = world.estate.id
+    with tenant_context(world.tenant_id):
+        services.ensure_chart()
+        entry = postings.post_gateway_payout(
+            [
+                (estate, D("99.40"), D("0.60")),
+                (other, D("-20.00"), D("0.00")),  # its refund outweighs its charges
+                (None, D("5.00"), D("0")),
+                (estate, D("49.70"), D("0.30")),  # the same entity twice: added up
+            ],
+            date(2024, 7, 3),
+            "po_split",
+        )
+        assert (entry.source, entry.entry_date) == (EntrySource.GATEWAY, date(2024, 7, 3))
+        lines = entry_lines("payout:po_split")
+        assert sorted(lines, key=lambda line: (str(line[3]), line[0])) == sorted(
+            [
+                ("bank", D("149.10"), D("0"), estate, None),
+                ("stripe_clearing", D("0"), D("150.00"), estate, None),
+                ("payment_fees", D("0.90"), D("0"), estate, None),
+                ("bank", D("0"), D("20.00"), other, None),
+                ("stripe_clearing", D("20.00"), D("0"), other, None),
+                ("bank", D("5.00"), D("0"), None, None),
+                ("stripe_clearing", D("0"), D("5.00"), None, None),
+            ],
+            key=lambda line: (str(line[3]), line[0]),
+        )
+        for entity in (estate, other, None):
+            mine = [line for line in lines if line[3] == entity]
+            assert sum(line[1] for line in mine) == sum(line[2] for line in mine)
+
+
+def test_a_payout_is_dated_into_a_month_open_for_all_its_entities(world):
+    other = estate_with_households(world.tenant_id, "P3", buildings=1, rooms=1).id
+    estate = world.estate.id
+    with tenant_context(world.tenant_id):
+        services.ensure_chart()
+        # July closed for the estate, August for the other one: September is the first
+        # month open for both (the collective economy has none closed)
+        closing.close_period(estate, "2024-07", today=date(2024, 10, 1))
+        closing.close_period(other, "2024-08", today=date(2024, 10, 1))
+        entry = postings.post_gateway_payout(
+            [(estate, D("10.00"), D("0")), (other, D("10.00"), D("0")), (None, D("1"), D("0"))],
+            date(2024, 7, 20),
+            "po_late",
+        )
+        assert entry.entry_date == date(2024, 9, 1)
+        # one entity alone: only its own closes count
+        alone = postings.post_gateway_payout(
+            [(other, D("10.00"), D("0"))], date(2024, 7, 20), "po_other"
+        )
+        assert alone.entry_date == date(2024, 7, 20)
 
 
 def test_a_billing_run_posts_one_balanced_entry_per_bill(db):

@@ -17,7 +17,7 @@ from ruihe_saas.ledger.checks import Difference, run_checks
 from ruihe_saas.ledger.models import Account, EntrySource, JournalEntry, JournalLine
 from ruihe_saas.online import payouts
 from ruihe_saas.online.reconcile import reconcile_all, reconcile_payouts
-from ruihe_saas.payments.gateway import PayoutInfo
+from ruihe_saas.payments.gateway import PayoutInfo, PayoutTransaction
 from ruihe_saas.payments.models import GatewayPayout, PaymentMethod
 from ruihe_saas.payments.services import record_payment
 from ruihe_saas.tenancy import tenant_context
@@ -287,6 +287,11 @@ def test_the_cli_prints_payout_counts(app, runner, stripe_standin):
 # --- the service ---------------------------------------------------------------------------
 
 
+def charge(amount: int, fee, intent: str | None = None) -> list[PayoutTransaction]:
+    """One charge's balance transaction (``amount`` + ``fee`` gross), as a payout's list."""
+    return [PayoutTransaction("txn_svc", "charge", amount + fee, fee, intent)]
+
+
 def info(payout_id="po_svc_1", amount=9940, **overrides) -> PayoutInfo:
     values = {
         "payout_id": payout_id,
@@ -302,20 +307,21 @@ def info(payout_id="po_svc_1", amount=9940, **overrides) -> PayoutInfo:
 def test_record_payout_is_idempotent_and_refuses_bad_data(app, db):
     tenant_id = tenant_with_online_payment("PS1")
     with tenant_context(tenant_id):
-        row, created = payouts.record_payout(info(), 60)
-        again, created_again = payouts.record_payout(info(), 60)
+        row, created = payouts.record_payout(info(), charge(9940, 60))
+        again, created_again = payouts.record_payout(info(), charge(9940, 60))
         assert created and not created_again and again.id == row.id
         assert (row.amount, row.fees, row.gross) == (D("99.40"), D("0.60"), D("100.00"))
-        for bad, fees in (
-            (info("po_svc_2", currency="usd"), 0),
-            (info("po_svc_3", status="pending"), 0),
-            (info("po_svc_4", amount=0), 0),
-            (info("po_svc_5"), -1),
-            (info("po_svc_6"), "60"),
-            (info("po_svc_7", amount=10**14), 0),
+        for bad, transactions in (
+            (info("po_svc_2", currency="usd"), []),
+            (info("po_svc_3", status="pending"), []),
+            (info("po_svc_4", amount=0), []),
+            (info("po_svc_5"), charge(9940, -1)),
+            (info("po_svc_6"), charge(9940, 60) + [PayoutTransaction("t", "charge", 1, "1")]),
+            (info("po_svc_7"), 60),
+            (info("po_svc_8", amount=10**14), []),
         ):
             with pytest.raises(payouts.PayoutRefused):
-                payouts.record_payout(bad, fees)
+                payouts.record_payout(bad, transactions)
         assert database.session.scalar(select(func.count()).select_from(GatewayPayout)) == 1
         assert run_checks() == []
 
@@ -326,10 +332,10 @@ def test_the_check_uses_the_payout_records_not_the_ledger(app, db):
 
     tenant_id = tenant_with_online_payment("PK1")
     with tenant_context(tenant_id):
-        post_gateway_payout(D("49.75"), D("0.25"), date(2024, 7, 20), "po_unrecorded")
+        post_gateway_payout([(None, D("49.75"), D("0.25"))], date(2024, 7, 20), "po_unrecorded")
         assert run_checks() == [Difference("stripe_clearing", "", D("100.00"), D("50.00"))]
         # recording it links the existing entry: the books agree again
-        row, created = payouts.record_payout(info("po_unrecorded", amount=4975), 25)
+        row, created = payouts.record_payout(info("po_unrecorded", amount=4975), charge(4975, 25))
         assert created and run_checks() == []
         assert (
             database.session.scalar(
@@ -347,8 +353,8 @@ def test_listing_is_for_the_whole_tenant_only(app, db):
 
     tenant_id = tenant_with_online_payment("PV1")
     with tenant_context(tenant_id):
-        payouts.record_payout(info("po_old", arrival_date=date(2024, 7, 1)), 10)
-        payouts.record_payout(info("po_new", arrival_date=date(2024, 8, 1)), 10)
+        payouts.record_payout(info("po_old", arrival_date=date(2024, 7, 1)), charge(9940, 10))
+        payouts.record_payout(info("po_new", arrival_date=date(2024, 8, 1)), charge(9940, 10))
         page = payouts.list_payouts(1, 10)
         assert [p.payout_id for p in page.items] == ["po_new", "po_old"] and page.total == 2
         numbers = payouts.entry_numbers(page.items)
@@ -374,7 +380,7 @@ def test_concurrent_recordings_of_one_payout_make_one(app, db):
         with app.app_context(), tenant_context(tenant_id):
             try:
                 start.wait(timeout=10)
-                row, created = payouts.record_payout(info("po_race"), 60)
+                row, created = payouts.record_payout(info("po_race"), charge(9940, 60))
                 database.session.commit()
                 results.append((row.id, created))
             except BaseException as error:  # noqa: BLE001
@@ -411,7 +417,7 @@ def test_the_app_role_cannot_delete_payouts_or_see_another_tenants(app, db):
     tenant_id = tenant_with_online_payment("PG1")
     other = tenant_with_online_payment("PG2")
     with tenant_context(tenant_id):
-        payouts.record_payout(info("po_kept"), 60)
+        payouts.record_payout(info("po_kept"), charge(9940, 60))
         database.session.flush()
         with (
             pytest.raises(ProgrammingError, match="permission denied"),
@@ -423,3 +429,216 @@ def test_the_app_role_cannot_delete_payouts_or_see_another_tenants(app, db):
         assert database.session.scalar(text("SELECT count(*) FROM gateway_payouts")) == 0
     with tenant_context(tenant_id):
         assert database.session.scalar(text("SELECT count(*) FROM gateway_payouts")) == 1
+
+
+# --- split over the estates ----------------------------------------------------------------
+
+
+def online_payment(tenant_id, code: str, amount: str, intent: str):
+    """An estate with one household that paid ``amount`` online (PaymentIntent ``intent``,
+    all prepaid credit); the estate's id and the payment."""
+    estate = estate_with_households(tenant_id, code, buildings=1, rooms=1)
+    with tenant_context(tenant_id):
+        household = database.session.scalar(
+            select(Household).where(Household.estate_id == estate.id)
+        )
+        payment = record_payment(household.id, D(amount), PaymentMethod.ONLINE)
+        payment.gateway_payment_id = intent
+        database.session.flush()
+    database.session.commit()
+    return estate.id, payment
+
+
+def clearing_by_entity(tenant_id) -> dict:
+    """Stripe 待清算 (debits − credits) per entity (None: the collective economy)."""
+    with tenant_context(tenant_id):
+        rows = database.session.execute(
+            select(JournalLine.estate_id, func.sum(JournalLine.debit - JournalLine.credit))
+            .join(Account, Account.id == JournalLine.account_id)
+            .where(Account.role == "stripe_clearing")
+            .group_by(JournalLine.estate_id)
+        )
+        return {estate_id: D(total).quantize(D("0.01")) for estate_id, total in rows}
+
+
+def balances_per_entity(lines: list[tuple]) -> dict:
+    """Σ debit − Σ credit of an entry's lines, per entity."""
+    totals: dict = {}
+    for _role, debit, credit, estate_id in lines:
+        totals[estate_id] = totals.get(estate_id, D("0")) + debit - credit
+    return totals
+
+
+def test_a_payout_settling_two_estates_empties_each_estates_clearing(app, stripe_standin):
+    owner = member(Role.OWNER)
+    tenant_id = owner.tenant_id
+    enable_gateway(tenant_id)
+    first, _ = online_payment(tenant_id, "PT1", "100.00", "pi_split_first")
+    second, _ = online_payment(tenant_id, "PT2", "50.00", "pi_split_second")
+    assert clearing_by_entity(tenant_id) == {first: D("100.00"), second: D("50.00")}
+    payout = stripe_standin.add_payout(
+        14910, charges=((10000, 60, "pi_split_first"), (5000, 30, "pi_split_second"))
+    )
+
+    assert reconcile_payouts(SINCE)["recorded"] == 1
+
+    # each estate's clearing is back to 0; the collective economy's has no line at all
+    assert clearing_by_entity(tenant_id) == {first: D("0.00"), second: D("0.00")}
+    lines = entry_lines(tenant_id, payout["id"])
+    assert sorted(lines, key=lambda line: (str(line[3]), line[0])) == sorted(
+        [
+            ("bank", D("99.40"), D("0.00"), first),
+            ("payment_fees", D("0.60"), D("0.00"), first),
+            ("stripe_clearing", D("0.00"), D("100.00"), first),
+            ("bank", D("49.70"), D("0.00"), second),
+            ("payment_fees", D("0.30"), D("0.00"), second),
+            ("stripe_clearing", D("0.00"), D("50.00"), second),
+        ],
+        key=lambda line: (str(line[3]), line[0]),
+    )
+    assert balances_per_entity(lines) == {first: D("0.00"), second: D("0.00")}
+    # the record keeps the payout's totals
+    assert rows(tenant_id) == [(payout["id"], D("149.10"), D("0.90"), D("150.00"), "cny", None)]
+    assert checks(tenant_id) == []
+    # the transactions were asked for with their sources
+    listing = stripe_standin.requests[-1]
+    assert listing.path == "/v1/balance_transactions"
+    assert listing.body["payout"] == payout["id"] and "data.source" in listing.body.values()
+
+    stripe_standin.requests.clear()
+    assert reconcile_payouts(SINCE)["known"] == 1  # a rerun records nothing
+    assert [r.path for r in stripe_standin.requests] == ["/v1/payouts"]
+    with tenant_context(tenant_id):
+        assert (
+            database.session.scalar(
+                select(func.count())
+                .select_from(JournalEntry)
+                .where(JournalEntry.source == EntrySource.GATEWAY)
+            )
+            == 1
+        )
+    assert clearing_by_entity(tenant_id) == {first: D("0.00"), second: D("0.00")}
+
+
+def test_what_no_payment_here_explains_goes_to_the_collective_economy(app, stripe_standin):
+    from ruihe_saas.refunds.services import record_gateway_refund
+
+    owner = member(Role.OWNER)
+    tenant_id = owner.tenant_id
+    enable_gateway(tenant_id, mode="connect", connected_account_id="acct_split1")
+    first, payment = online_payment(tenant_id, "PU1", "100.00", "pi_rest_first")
+    second, _ = online_payment(tenant_id, "PU2", "50.00", "pi_rest_second")
+    # the first household was refunded 20.00 at the gateway (recorded here by its id)
+    with tenant_context(tenant_id):
+        record_gateway_refund(payment, D("20.00"), "re_rest_first")
+    database.session.commit()
+    # another tenant's payment: its intent means nothing in this tenant
+    elsewhere = member(Role.OWNER)
+    online_payment(elsewhere.tenant_id, "PU3", "30.00", "pi_rest_elsewhere")
+    payout = stripe_standin.add_payout(
+        15493,  # 1.23 more than the transactions' net: a difference the list leaves out
+        account="acct_split1",
+        charges=(
+            (10000, 60, "pi_rest_first"),
+            (5000, 30, "pi_rest_second"),
+            (3000, 40, "pi_rest_elsewhere"),
+        ),
+        refunds=((2000, None, "re_rest_first"),),  # no intent on it: matched by its id
+        others=(("adjustment", -500, 0),),
+    )
+
+    assert reconcile_payouts(SINCE)["recorded"] == 1
+
+    lines = entry_lines(tenant_id, payout["id"])
+    assert balances_per_entity(lines) == {first: D("0"), second: D("0"), None: D("0")}
+    by_entity = {(role, estate_id): debit - credit for role, debit, credit, estate_id in lines}
+    assert by_entity == {
+        # 100.00 − 20.00 refunded = 80.00 out of its clearing, its fee 0.60
+        ("bank", first): D("79.40"),
+        ("payment_fees", first): D("0.60"),
+        ("stripe_clearing", first): D("-80.00"),
+        ("bank", second): D("49.70"),
+        ("payment_fees", second): D("0.30"),
+        ("stripe_clearing", second): D("-50.00"),
+        # the unknown charge 30.00 (fee 0.40), the adjustment −5.00 and the 1.23 difference
+        ("bank", None): D("25.83"),
+        ("payment_fees", None): D("0.40"),
+        ("stripe_clearing", None): D("-26.23"),
+    }
+    assert clearing_by_entity(tenant_id) == {first: D("0"), second: D("0"), None: D("-26.23")}
+    assert rows(tenant_id) == [
+        (payout["id"], D("154.93"), D("1.30"), D("156.23"), "cny", "acct_split1")
+    ]
+    assert checks(tenant_id) == [] and checks(elsewhere.tenant_id) == []
+    assert rows(elsewhere.tenant_id) == []
+
+
+def test_an_estates_refund_in_a_later_payout_takes_its_share_of_the_bank_back(app, db):
+    from ruihe_saas.refunds.services import record_gateway_refund
+
+    owner = member(Role.OWNER)
+    tenant_id = owner.tenant_id
+    refunded, payment = online_payment(tenant_id, "PN1", "50.00", "pi_neg_refunded")
+    other, _ = online_payment(tenant_id, "PN2", "100.00", "pi_neg_other")
+    refund_txn = PayoutTransaction("txn_re", "refund", -2000, 0, "pi_neg_refunded", "re_neg")
+    with tenant_context(tenant_id):
+        # its payment paid out earlier, then 20.00 of it refunded at the gateway
+        payouts.record_payout(info("po_earlier", amount=4970), charge(4970, 30, "pi_neg_refunded"))
+        record_gateway_refund(payment, D("20.00"), "re_neg")
+        # the next payout: the other estate's payment, less that refund
+        transactions = charge(9940, 60, "pi_neg_other") + [refund_txn]
+        shares = payouts.split_payout(7940, transactions)
+        assert {share.estate_id: (share.amount, share.fee, share.gross) for share in shares} == {
+            refunded: (D("-20.00"), D("0.00"), D("-20.00")),
+            other: (D("99.40"), D("0.60"), D("100.00")),
+        }
+        row, created = payouts.record_payout(info("po_negative", amount=7940), transactions)
+        assert created and (row.amount, row.fees, row.gross) == (
+            D("79.40"),
+            D("0.60"),
+            D("80.00"),
+        )
+        assert run_checks() == []
+    lines = entry_lines(tenant_id, "po_negative")
+    assert ("bank", D("0.00"), D("20.00"), refunded) in lines
+    assert ("stripe_clearing", D("20.00"), D("0.00"), refunded) in lines
+    assert balances_per_entity(lines) == {refunded: D("0"), other: D("0")}
+    assert clearing_by_entity(tenant_id) == {refunded: D("0"), other: D("0")}
+
+
+def test_the_gateway_gives_the_transactions_as_plain_data(app, stripe_standin):
+    from ruihe_saas.payments.gateway import GatewayError
+    from ruihe_saas.payments.stripe_gateway import StripeGateway
+
+    payout = stripe_standin.add_payout(1000, account="acct_plain1", payout_id="po_plain")
+    extra = [
+        {"type": "payment", "amount": 600, "fee": 6, "source": {"id": "py_1",
+         "payment_intent": {"id": "pi_expanded"}}},
+        {"type": "payment_refund", "amount": -100, "fee": 0, "source": {"id": "pyr_1",
+         "charge": {"id": "py_1", "payment_intent": "pi_expanded"}}},
+        {"type": "refund_failure", "amount": 100, "fee": 0, "source": {"id": "re_2",
+         "payment_intent": "pi_failed"}},
+        {"type": "adjustment", "amount": -50, "fee": 0, "source": {"id": "du_1",
+         "payment_intent": "pi_ignored"}},
+        {"type": "charge", "amount": 500, "fee": 5, "source": "ch_not_expanded"},
+    ]  # fmt: skip
+    for index, row in enumerate(extra):
+        row.update(id=f"txn_plain_{index}", payout="po_plain")
+        stripe_standin.balance_transactions.append(("acct_plain1", row))
+    gateway = StripeGateway()
+    assert gateway.payout_transactions(payout["id"], "acct_plain1") == [
+        # the payout's own transaction is left out
+        PayoutTransaction("txn_plain_0", "payment", 600, 6, "pi_expanded", "py_1"),
+        PayoutTransaction("txn_plain_1", "refund", -100, 0, "pi_expanded", "pyr_1"),
+        PayoutTransaction("txn_plain_2", "refund", 100, 0, "pi_failed", "re_2"),
+        PayoutTransaction("txn_plain_3", "other", -50, 0, None, "du_1"),
+        PayoutTransaction("txn_plain_4", "charge", 500, 5, None, "ch_not_expanded"),
+    ]
+    request = stripe_standin.requests[-1]
+    assert request.header("Stripe-Account") == "acct_plain1"
+    assert [k for k, v in request.body.items() if v == "data.source"] != []
+    stripe_standin.balance_transactions.append(
+        ("acct_plain1", {"id": "txn_bad", "payout": "po_plain", "type": "charge", "amount": "1"})
+    )
+    with pytest.raises(GatewayError):
+        gateway.payout_transactions(payout["id"], "acct_plain1")
