@@ -5,7 +5,6 @@ through the ledger services, improvement projects charged to the fund, every mon
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +19,12 @@ from ruihe_saas.ledger.services import account_for
 from ruihe_saas.tenancy import tenant_context
 from ruihe_saas.tenancy.context import acting_as
 from ruihe_saas.tenancy.services import find_tenant
-from tests.unit.payments.test_payment_definitions import SMALL
+from tests.unit.payments.test_payment_definitions import (  # noqa: F401 (an autouse fixture)
+    SMALL,
+    definition_billing,
+    load,
+    write,
+)
 
 FINANCE = """[[users]]
 email = "finance@xinyuan.test"
@@ -52,23 +56,6 @@ expenses = { wages = 20 }
 
 BODY = SMALL.replace("[[estates]]", FINANCE + "[[estates]]") + LEDGER
 MONTHS = ("2024-01", "2024-02", "2024-03")
-
-
-@pytest.fixture(autouse=True)
-def definition_billing(app, monkeypatch):
-    """The suite loads definitions without billing runs; these tests need the bills."""
-    monkeypatch.setitem(app.config, "RUIHE_DEFINITION_BILLING", True)
-
-
-def write(tmp_path: Path, body: str) -> Path:
-    (tmp_path / "tenant.toml").write_text(body, encoding="utf-8")
-    return tmp_path
-
-
-def load(runner, path: Path) -> str:
-    result = runner.invoke(args=["tenants", "load", str(path)])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def manual_entries(db) -> list[tuple[str, str, Decimal]]:
