@@ -46,7 +46,7 @@ from ruihe_saas.fees.services import create_schedule
 from ruihe_saas.fees.validation import Errors, clean_schedule, local_today, resolve_categories
 from ruihe_saas.handover.services import stage_timeline
 from ruihe_saas.jobs import PENDING_KEY, runner
-from ruihe_saas.tenancy.definitions import LoadReport, section
+from ruihe_saas.tenancy.definitions import GrowingTables, LoadReport, section
 
 SCHEDULE_KEYS = {"estate", "name", "stages", "effective_from", "effective_to", "notes"}
 SCHEDULE_KEYS |= {"prepay_months", "prepay_discount_percent", "prepay_free_months"}
@@ -231,8 +231,9 @@ def load_billing(entries, report: LoadReport, base: Path, *, demo: bool) -> None
         for plan in plans:  # checked, not run (tests of the rest of a definition)
             report.lines.append(f"billing {plan.estate.code}: RUIHE_DEFINITION_BILLING is off")
         return
+    growing = GrowingTables()
     for plan in plans:
-        bill_months(plan, report)
+        bill_months(plan, report, growing)
 
 
 def last_full_month() -> Period:
@@ -290,7 +291,9 @@ def reading_spec(entry, where: str) -> ReadingSpec:
     return ReadingSpec(kind, low, high, str(seed))
 
 
-def bill_months(plan: BillingPlan, report: LoadReport) -> None:
+def bill_months(
+    plan: BillingPlan, report: LoadReport, growing: GrowingTables | None = None
+) -> None:
     """Run every month of the plan that has no succeeded run yet, oldest first."""
     estate = plan.estate
     where = f"billing: {estate.code}"
@@ -316,6 +319,8 @@ def bill_months(plan: BillingPlan, report: LoadReport) -> None:
         except DomainError as error:  # e.g. 409: a run of that month is still running
             raise type(error)(f"{where}: {period}: {error.message}", fields=error.fields) from None
         run = execute(run, where)
+        if growing is not None:
+            growing.step()
         bills += run.bills_created
         amount += run.total_amount
     line = f"billing {estate.code}: {len(months)} months billed ({months[0]} … {months[-1]})"

@@ -67,7 +67,7 @@ from ruihe_saas.payments.models import DESK_METHODS, Payment, PaymentMethod
 from ruihe_saas.payments.services import local_zone, money, record_payment
 from ruihe_saas.receipts.services import issue_receipt
 from ruihe_saas.tenancy.context import acting_as
-from ruihe_saas.tenancy.definitions import LoadReport, section
+from ruihe_saas.tenancy.definitions import GrowingTables, LoadReport, section
 
 PAYMENT_KEYS = {"estate", "cashier", "methods", "habit", "payer_rate", "late"}
 PAYMENT_KEYS |= {"chronic_arrears", "seed"}
@@ -401,6 +401,7 @@ def _block_end(period: Period, size: int) -> Period:
 def record(specs: list[PaymentSpec]) -> None:
     """Record the payments through the payment services, in order, each as its cashier,
     with receipts; commit every ``CHUNK``."""
+    growing = GrowingTables()
     for start in range(0, len(specs), CHUNK):
         chunk = specs[start : start + CHUNK]
         # read the chunk's households at once (the services then find them in the session)
@@ -412,6 +413,7 @@ def record(specs: list[PaymentSpec]) -> None:
                 for spec in run:
                     record_one(spec)
         db.session.commit()
+        growing.step()
         del households
 
 
