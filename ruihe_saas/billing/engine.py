@@ -40,8 +40,10 @@ from ruihe_saas.extensions import db
 from ruihe_saas.fees.models import ChargeKind, MeterReading, SplitBasis
 from ruihe_saas.ledger.postings import post_written_bills
 from ruihe_saas.payments.services import apply_prepaid_credit
+from ruihe_saas.plans import GrowingTables
 
 PREVIEW_BILLS = 20
+GROWING = GrowingTables()  # this process's committed chunks (statistics as tables grow)
 MAX_WARNINGS = 200
 
 
@@ -452,6 +454,7 @@ def run_estate_period(
         if on_chunk is not None:
             on_chunk(done, total, tally)
         db.session.commit()
+        GROWING.step()  # a first big run would otherwise slow quadratically
         if throttle:
             time.sleep(throttle)
     return tally

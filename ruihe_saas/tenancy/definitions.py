@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ruihe_saas.errors import ValidationFailed
 from ruihe_saas.extensions import db
+from ruihe_saas.plans import GrowingTables, refresh_statistics  # noqa: F401 (loaders use them)
 from ruihe_saas.tenancy.context import tenant_context
 from ruihe_saas.tenancy.models import Tenant, TenantStatus
 from ruihe_saas.tenancy.services import create_tenant, find_tenant
@@ -111,48 +112,6 @@ def load_definition(path: Path) -> LoadReport:
             if name in definition:
                 loader(definition[name], report, base, demo=bool(definition.get("demo")))
     return report
-
-
-# The tables a load fills in bulk (billing runs, payment history, books).
-LOADED_TABLES = (
-    "households", "meter_readings", "bills", "bill_lines", "payments", "payment_allocations",
-    "receipts", "journal_entries", "journal_lines", "account_month_totals", "period_closes",
-    "audit_events",
-)  # fmt: skip
-
-
-def refresh_statistics(tables: tuple[str, ...] = LOADED_TABLES) -> None:
-    """``ANALYZE`` what a load has committed so far (PostgreSQL; as the schema owner,
-    ``DATABASE_OWNER_URL``, since only an owner may). A long load in one session otherwise
-    keeps the query plans it made while the tables were empty — the foreign-key checks'
-    too — and slows quadratically (an index on ``tenant_id`` alone scanned for each row)
-    until autovacuum analyses the tables; it may be late, or off. Call it after a commit:
-    the owner's connection sees only committed rows. Elsewhere it does nothing."""
-    if db.engine.dialect.name != "postgresql":
-        return
-    from flask import current_app
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(current_app.config["DATABASE_OWNER_URL"], poolclass=NullPool)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f"ANALYZE {', '.join(tables)}"))
-    finally:
-        engine.dispose()
-
-
-class GrowingTables:
-    """For a long load that commits step by step: ``step()`` after each commit refreshes
-    the statistics after the 1st, 2nd, 4th, 8th … step (a few ANALYZEs, as the tables grow)."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def step(self) -> None:
-        self.steps += 1
-        if self.steps & (self.steps - 1) == 0:
-            refresh_statistics()
 
 
 def import_section_loaders() -> None:

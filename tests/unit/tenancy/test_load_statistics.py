@@ -8,13 +8,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from ruihe_saas.tenancy import definitions
-from ruihe_saas.tenancy.definitions import GrowingTables, refresh_statistics
+from ruihe_saas import plans
+from ruihe_saas.plans import GrowingTables, refresh_statistics
 
 
 def test_steps_refresh_after_powers_of_two(monkeypatch):
     calls = []
-    monkeypatch.setattr(definitions, "refresh_statistics", lambda: calls.append(True))
+    monkeypatch.setattr(plans, "refresh_statistics", lambda: calls.append(True))
     growing = GrowingTables()
     refreshed_at = []
     for step in range(1, 21):
