@@ -46,7 +46,8 @@ from ruihe_saas.fees.services import create_schedule
 from ruihe_saas.fees.validation import Errors, clean_schedule, local_today, resolve_categories
 from ruihe_saas.handover.services import stage_timeline
 from ruihe_saas.jobs import PENDING_KEY, runner
-from ruihe_saas.tenancy.definitions import GrowingTables, LoadReport, section
+from ruihe_saas.plans import GrowingTables
+from ruihe_saas.tenancy.definitions import LoadReport, section
 
 SCHEDULE_KEYS = {"estate", "name", "stages", "effective_from", "effective_to", "notes"}
 SCHEDULE_KEYS |= {"prepay_months", "prepay_discount_percent", "prepay_free_months"}

@@ -405,13 +405,6 @@ def receivables_tables(data: dict) -> list[Table]:
     return [Table(f"应收预收对账 {data['as_of'].isoformat()}", headers, rows)]
 
 
-REPORTS = {
-    "trial-balance": (trial_balance_data, trial_balance_tables, "trial-balance"),
-    "income-statement": (income_statement_data, income_statement_tables, "income-statement"),
-    "balance-sheet": (balance_sheet_data, balance_sheet_tables, "balance-sheet"),
-}
-
-
 def download(tables: list[Table], name: str, fmt: str):
     """The file response (``fmt`` csv or xlsx) named ``name``."""
     if fmt not in FORMATS:

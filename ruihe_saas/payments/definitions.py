@@ -65,9 +65,10 @@ from ruihe_saas.extensions import db
 from ruihe_saas.handover.services import local_today, stage_timeline
 from ruihe_saas.payments.models import DESK_METHODS, Payment, PaymentMethod
 from ruihe_saas.payments.services import local_zone, money, record_payment
+from ruihe_saas.plans import GrowingTables
 from ruihe_saas.receipts.services import issue_receipt
 from ruihe_saas.tenancy.context import acting_as
-from ruihe_saas.tenancy.definitions import GrowingTables, LoadReport, section
+from ruihe_saas.tenancy.definitions import LoadReport, section
 
 PAYMENT_KEYS = {"estate", "cashier", "methods", "habit", "payer_rate", "late"}
 PAYMENT_KEYS |= {"chronic_arrears", "seed"}

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from ruihe_saas.errors import ValidationFailed
 from ruihe_saas.extensions import db
-from ruihe_saas.plans import GrowingTables, refresh_statistics  # noqa: F401 (loaders use them)
 from ruihe_saas.tenancy.context import tenant_context
 from ruihe_saas.tenancy.models import Tenant, TenantStatus
 from ruihe_saas.tenancy.services import create_tenant, find_tenant
