@@ -46,7 +46,7 @@ from ruihe_saas.handover.services import stage_timeline
 from ruihe_saas.ids import new_id, new_id_ints
 from ruihe_saas.ledger.closing import posting_date
 from ruihe_saas.ledger.models import EntrySource, JournalEntry, JournalLine
-from ruihe_saas.ledger.services import Posting, account_for, post_entry
+from ruihe_saas.ledger.services import Posting, account_for, post_entry, reverse_entry
 from ruihe_saas.payments.models import (
     AllocationReversal,
     AllocationSource,
@@ -528,6 +528,23 @@ def post_gateway_payout(
         source_key=f"payout:{reference}",
         memo="Stripe 结算",
         reference=reference,
+    )
+
+
+def post_gateway_payout_failure(entry_id: uuid.UUID, day: date, reference: str) -> JournalEntry:
+    """A paid payout the bank returned: the reversal of its entry (``post_gateway_payout``) —
+    the money is back in Stripe 待清算, the bank and the fees as before. Dated ``day`` (when
+    the failure was learnt), or later when that month is closed for one of the entities;
+    once (``payout-failed:<payout id>``, and an entry has one reversal)."""
+    entities = set(
+        db.session.scalars(select(JournalLine.estate_id).where(JournalLine.entry_id == entry_id))
+    )
+    return reverse_entry(
+        entry_id,
+        f"Stripe 结算失败退回 {reference}"[:300],
+        _open_day(entities, day),
+        source=EntrySource.GATEWAY,
+        source_key=f"payout-failed:{reference}",
     )
 
 

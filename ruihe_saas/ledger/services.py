@@ -241,9 +241,17 @@ def lines_of(entry: JournalEntry) -> list[JournalLine]:
     )
 
 
-def reverse_entry(entry_id: uuid.UUID, reason: str, entry_date: date | None = None) -> JournalEntry:
+def reverse_entry(
+    entry_id: uuid.UUID,
+    reason: str,
+    entry_date: date | None = None,
+    *,
+    source: EntrySource = EntrySource.REVERSAL,
+    source_key: str | None = None,
+) -> JournalEntry:
     """Post the one reversal of an entry (debits and credits swapped), dated ``entry_date``
-    (default: the entry's own date; a closed period refuses it — date it later)."""
+    (default: the entry's own date; a closed period refuses it — date it later); ``source``
+    and ``source_key`` say what event reversed it when not a person (a failed payout)."""
     entry = get_owned(JournalEntry, entry_id)
     if entry is None:
         raise NotFound(_l("Journal entry not found."))
@@ -268,7 +276,8 @@ def reverse_entry(entry_id: uuid.UUID, reason: str, entry_date: date | None = No
     return post_entry(
         entry_date or entry.entry_date,
         postings,
-        source=EntrySource.REVERSAL,
+        source=source,
+        source_key=source_key,
         memo=reason,
         reference=entry.number,
         reverses_id=entry.id,

@@ -104,5 +104,7 @@ def list_checkout_sessions(args):
 def list_payouts(args):
     """The gateway's payouts to the bank (recorded by the reconciliation and the
     ``payout.paid`` webhook), newest arrival first: ``amount`` reached the bank, ``fees`` the
-    gateway kept, ``gross`` = amount + fees left Stripe clearing. Estate-scoped members: 404."""
+    gateway kept, ``gross`` = amount + fees left Stripe clearing. A payout the bank returned
+    is ``failed`` (``failed_on``), its entry reversed by ``reversal_entry_id``. Estate-scoped
+    members: 404."""
     return payouts.list_payouts(page=args["page"], per_page=args["per_page"])

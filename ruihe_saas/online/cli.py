@@ -51,7 +51,8 @@ def reconcile_command(since: str | None) -> None:
     )
     click.echo(
         f"payouts: seen {payouts['seen']}, recorded {payouts['recorded']}, "
-        f"known {payouts['known']}, skipped {payouts['skipped']}, errors {payouts['errors']}"
+        f"known {payouts['known']}, reversed {payouts['reversed']}, "
+        f"skipped {payouts['skipped']}, errors {payouts['errors']}"
     )
     if counts["errors"] or payouts["errors"]:
         raise SystemExit(1)

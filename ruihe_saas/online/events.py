@@ -26,6 +26,9 @@ Effects — states only move forward:
   (``online.payouts.payout_tenant``: never the metadata); unless recorded already, a job
   asks Stripe for it and its balance transactions and records and posts it
   (``online.payouts.sync_payout``, the same service the reconciliation uses).
+- ``payout.failed`` (same tenant rule): a recorded payout the bank returned has its entry
+  reversed and is marked failed (``online.payouts.record_payout_failure``); one never
+  recorded needs nothing.
 
 Events of other types, and events that cannot be matched to a tenant, change nothing and
 write nothing (the webhook still answers 2xx, so Stripe does not retry them forever).
@@ -74,8 +77,9 @@ HANDLED_TYPES = [
     "payment_intent.payment_failed",
     "charge.refunded",
     "payout.paid",
+    "payout.failed",
 ]
-PAYOUT_TYPES = ["payout.paid"]
+PAYOUT_TYPES = ["payout.paid", "payout.failed"]
 
 # outcomes that wrote nothing (the reconcile counts and the webhook's answer use them)
 DUPLICATE = "duplicate"
@@ -426,11 +430,18 @@ def _payout_tenant(event: dict) -> uuid.UUID | None:
     return payout_tenant(account)
 
 
+def _payout_id(obj: dict) -> str | None:
+    payout_id = _id_of(obj.get("id"))
+    if not payout_id or not payout_id.startswith("po_") or len(payout_id) > 100:
+        return None
+    return payout_id
+
+
 def _payout_paid(event: dict, obj: dict) -> str:
     from ruihe_saas.online.payouts import find_payout
 
-    payout_id = _id_of(obj.get("id"))
-    if not payout_id or not payout_id.startswith("po_") or len(payout_id) > 100:
+    payout_id = _payout_id(obj)
+    if payout_id is None:
         return "no_payout"
     if obj.get("status") != "paid":
         return f"unchanged: {str(obj.get('status'))[:40]}"
@@ -444,6 +455,21 @@ def _payout_paid(event: dict, obj: dict) -> str:
     return "payout_queued"
 
 
+def _payout_failed(event: dict, obj: dict) -> str:
+    from ruihe_saas.ledger.postings import local_date
+    from ruihe_saas.online.payouts import record_payout_failure
+
+    payout_id = _payout_id(obj)
+    if payout_id is None:
+        return "no_payout"
+    if obj.get("status") != "failed":
+        return f"unchanged: {str(obj.get('status'))[:40]}"
+    outcome = record_payout_failure(payout_id, local_date(_event_time(event)))
+    return {"reversed": "payout_reversed", "known": "already_failed"}.get(
+        outcome, "payout_not_recorded"
+    )
+
+
 _HANDLERS = {
     "checkout.session.completed": _complete,
     "checkout.session.async_payment_succeeded": _complete,
@@ -452,4 +478,5 @@ _HANDLERS = {
     "payment_intent.payment_failed": _fail,
     "charge.refunded": _refunded,
     "payout.paid": _payout_paid,
+    "payout.failed": _payout_failed,
 }

@@ -22,6 +22,9 @@ bank, and the fees it kept on the payments and refunds that payout settles.
   tenant using the platform's own keys (enabled, platform mode: a single-company
   deployment). An account claimed by several tenants, or a platform account with no or
   several such tenants, is left alone (logged): its payouts are nobody's to book.
+- ``record_payout_failure(payout_id, day)``: a recorded payout the bank returned
+  (``payout.failed``, or listed failed by the reconciliation): its entry is reversed once and
+  the record marked failed; the money is back in Stripe 待清算.
 - ``sync_payout(payout_id, account)``: the ``payout.paid`` webhook's job — asks the gateway
   for the payout and its fees and records it (the reconciliation does the same from the
   payouts list, ``online.reconcile.reconcile_payouts``).
@@ -40,6 +43,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -314,6 +318,39 @@ def sync_payout(
     return "recorded" if created else "known"
 
 
+def record_payout_failure(payout_id: str, day: date) -> str:
+    """A payout the gateway reported paid and the bank then returned (Stripe: ``failed``,
+    possibly days after ``paid``): once, reverse its entry (``ledger.postings.
+    post_gateway_payout_failure``, dated ``day`` or the next open month) and mark the
+    record failed on ``day``. Returns ``reversed``; ``known`` when already failed;
+    ``unknown`` when it was never recorded (nothing was booked, nothing to undo — and a
+    failed payout is never recorded later). Flushes; the caller commits."""
+    from ruihe_saas.ledger.postings import post_gateway_payout_failure
+
+    row = db.session.scalar(
+        select(GatewayPayout).where(GatewayPayout.payout_id == payout_id).with_for_update()
+    )
+    if row is None:
+        return "unknown"
+    if row.status == PayoutStatus.FAILED:
+        return "known"
+    try:
+        with db.session.begin_nested():
+            entry = post_gateway_payout_failure(row.journal_entry_id, day, payout_id)
+            row.status = PayoutStatus.FAILED
+            row.failed_on = day
+            row.reversal_entry_id = entry.id
+            db.session.flush()
+    except IntegrityError:
+        # reversed meanwhile by another transaction (webhook and reconciliation)
+        db.session.refresh(row)
+        if row.status == PayoutStatus.FAILED:
+            return "known"
+        raise
+    log.info("payout %s failed: entry reversed by %s", payout_id, entry.number)
+    return "reversed"
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -332,8 +369,10 @@ def list_payouts(page: int = 1, per_page: int = 20) -> Page:
 
 
 def entry_numbers(payouts: list[GatewayPayout]) -> dict[uuid.UUID, str]:
-    """The journal entry number of each payout's entry."""
-    ids = {p.journal_entry_id for p in payouts}
+    """The journal entry number of each payout's entry and of its reversal."""
+    ids = {p.journal_entry_id for p in payouts} | {
+        p.reversal_entry_id for p in payouts if p.reversal_entry_id is not None
+    }
     if not ids:
         return {}
     rows = db.session.execute(

@@ -14,7 +14,8 @@ are listed, and each one not yet recorded is recorded and posted — split over 
 whose payments it settles, from its balance transactions — in the tenant's context
 (``online.payouts.record_payout``), one commit per payout. A payout the
 ledger cannot book (another currency, impossible amounts) is skipped and logged; nothing is
-written for it.
+written for it. A recorded payout now listed ``failed`` (the bank returned it) has its entry
+reversed once (``online.payouts.record_payout_failure``).
 
 ``reconcile_all(since)`` runs both (``flask payments reconcile``, the daily job).
 """
@@ -114,29 +115,46 @@ def reconcile(since: datetime, gateway=None) -> dict:
 
 
 def reconcile_payouts(since: datetime, gateway=None) -> dict:
-    """Record and post the paid payouts that arrived since ``since``'s date; returns the
-    counts ``{seen, recorded, known, skipped, errors}``."""
+    """Record and post the paid payouts that arrived since ``since``'s date, and reverse the
+    recorded ones the bank has since returned (listed ``failed``); returns the counts
+    ``{seen, recorded, known, reversed, skipped, errors}`` (payouts still on their way are
+    not counted)."""
     from ruihe_saas.jobs import commit_and_dispatch
-    from ruihe_saas.online.payouts import PayoutRefused, find_payout, payout_accounts, record_payout
+    from ruihe_saas.ledger.postings import local_date
+    from ruihe_saas.online.payouts import (
+        PayoutRefused,
+        find_payout,
+        payout_accounts,
+        record_payout,
+        record_payout_failure,
+    )
 
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    counts = {"seen": 0, "recorded": 0, "known": 0, "skipped": 0, "errors": 0}
+    counts = {"seen": 0, "recorded": 0, "known": 0, "reversed": 0, "skipped": 0, "errors": 0}
     gateway = gateway or _default_gateway()
     if gateway is None:
         return counts
     for account, tenant_id in payout_accounts():
         try:
-            payouts = list(gateway.list_payouts(since, connected_account=account))
+            payouts = list(gateway.list_payouts(since, connected_account=account, status=None))
         except GatewayError as error:
             log.warning("reconcile: listing payouts of %s failed: %s", account or "platform", error)
             counts["errors"] += 1
             continue
         for info in payouts:
+            if info.status not in ("paid", "failed"):
+                continue  # pending, in transit, canceled: nothing reached the bank
+            if info.status == "failed" and not _recorded(tenant_id, info.payout_id):
+                continue  # failed before it was booked: nothing to undo
             counts["seen"] += 1
             try:
                 with tenant_context(tenant_id):
-                    if find_payout(info.payout_id) is not None:
+                    if info.status == "failed":
+                        outcome = record_payout_failure(
+                            info.payout_id, local_date(datetime.now(UTC))
+                        )
+                    elif find_payout(info.payout_id) is not None:
                         outcome = "known"
                     else:
                         transactions = gateway.payout_transactions(
@@ -160,9 +178,16 @@ def reconcile_payouts(since: datetime, gateway=None) -> dict:
                 log.exception("reconcile: payout %s failed", info.payout_id)
                 counts["errors"] += 1
                 continue
-            counts[outcome] += 1
+            counts["known" if outcome == "unknown" else outcome] += 1
     log.info("reconcile payouts since %s: %s", since.isoformat(), counts)
     return counts
+
+
+def _recorded(tenant_id, payout_id: str) -> bool:
+    from ruihe_saas.online.payouts import find_payout
+
+    with tenant_context(tenant_id):
+        return find_payout(payout_id) is not None
 
 
 def reconcile_all(since: datetime, gateway=None) -> dict:

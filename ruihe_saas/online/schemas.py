@@ -100,5 +100,11 @@ class GatewayPayoutSchema(ma.Schema):
         metadata={"enum": [s.value for s in PayoutStatus]},
     )
     journal_entry_id = ma.fields.UUID()
+    failed_on = ma.fields.Date(
+        allow_none=True, metadata={"description": "failed: when the bank's return was learnt"}
+    )
+    reversal_entry_id = ma.fields.UUID(
+        allow_none=True, metadata={"description": "failed: the entry reversing the payout's"}
+    )
     source = ma.fields.String(metadata={"description": "reconcile or webhook"})
     recorded_at = ma.fields.DateTime()

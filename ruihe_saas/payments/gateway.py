@@ -150,9 +150,10 @@ class PaymentGateway(abc.ABC):
 
     @abc.abstractmethod
     def list_payouts(
-        self, since: datetime, connected_account: str | None = None
+        self, since: datetime, connected_account: str | None = None, status: str | None = "paid"
     ) -> Iterator[PayoutInfo]:
-        """Paid payouts that arrived at the bank on or after ``since``'s date (reconciliation)."""
+        """Payouts of ``status`` (None: any) that arrived, or were to arrive, at the bank on or
+        after ``since``'s date (reconciliation)."""
 
     @abc.abstractmethod
     def retrieve_payout(self, payout_id: str, connected_account: str | None = None) -> PayoutInfo:

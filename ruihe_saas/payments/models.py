@@ -310,16 +310,24 @@ class GatewayEvent(TenantScoped, db.Model):
 
 class PayoutStatus(enum.StrEnum):
     PAID = "paid"  # the money reached the bank (only paid payouts are recorded)
+    FAILED = "failed"  # reported paid, then returned by the bank: its entry is reversed
 
 
 class GatewayPayout(TenantScoped, db.Model):
     """A payout of the gateway (Stripe ``po_…``) to the tenant's bank, recorded once with
     its journal entry (Dr 银行存款 ``amount``, Dr 支付手续费 ``fees`` / Cr Stripe 待清算
-    ``gross``): ``online.payouts``. ``gross`` is what left the clearing account."""
+    ``gross``): ``online.payouts``. ``gross`` is what left the clearing account. A paid
+    payout the bank later returns (``payout.failed``) becomes ``failed`` on ``failed_on``,
+    with the reversal of its entry (the money is back in Stripe clearing)."""
 
     __tablename__ = "gateway_payouts"
     __table_args__ = (
         tenant_fk(["journal_entry_id"], "journal_entries"),
+        tenant_fk(["reversal_entry_id"], "journal_entries"),
+        CheckConstraint(
+            "(status = 'failed') = (failed_on IS NOT NULL AND reversal_entry_id IS NOT NULL)",
+            "failure_recorded",
+        ),
         UniqueConstraint("tenant_id", "payout_id"),
         Index("ix_gateway_payouts_arrival", "tenant_id", "arrival_date"),
         CheckConstraint("amount > 0", "amount_positive"),
@@ -340,6 +348,8 @@ class GatewayPayout(TenantScoped, db.Model):
     )
     journal_entry_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     source: Mapped[str] = mapped_column(String(20), default="reconcile")  # or webhook
+    failed_on: Mapped[date | None] = mapped_column(Date)  # when the failure was learnt
+    reversal_entry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 

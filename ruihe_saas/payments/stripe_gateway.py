@@ -297,9 +297,10 @@ class StripeGateway(PaymentGateway):
     # -- payouts -------------------------------------------------------------------------
 
     def list_payouts(
-        self, since: datetime, connected_account: str | None = None
+        self, since: datetime, connected_account: str | None = None, status: str | None = "paid"
     ) -> Iterator[PayoutInfo]:
-        """``GET /v1/payouts?status=paid&arrival_date[gte]=…``, every page.
+        """``GET /v1/payouts?status=paid&arrival_date[gte]=…`` (no ``status`` when None: every
+        status), every page.
 
         By arrival date rather than creation: a payout is created days before it is paid,
         so a window over ``created`` would miss one that was still in transit when the
@@ -308,10 +309,11 @@ class StripeGateway(PaymentGateway):
             since = since.replace(tzinfo=UTC)
         day = since.astimezone(UTC).date()
         params: dict[str, Any] = {
-            "status": "paid",
             "arrival_date": {"gte": int(datetime.combine(day, time.min, UTC).timestamp())},
             "limit": 100,
         }
+        if status is not None:
+            params["status"] = status
         try:
             page = self._client.v1.payouts.list(
                 params,  # type: ignore[arg-type]

@@ -185,11 +185,16 @@ def test_an_empty_list_and_the_link_from_the_gateway_settings(client, db):
 # --- the payout.paid webhook ---------------------------------------------------------------
 
 
-def _event(payout: dict, account: str | None = None, event_id: str | None = None) -> dict:
+def _event(
+    payout: dict,
+    account: str | None = None,
+    event_id: str | None = None,
+    event_type: str = "payout.paid",
+) -> dict:
     event = {
         "id": event_id or f"evt_test_{uuid.uuid4().hex[:16]}",
         "object": "event",
-        "type": "payout.paid",
+        "type": event_type,
         "created": payout.get("created", 0),
         "data": {"object": payout},
         "livemode": False,
@@ -254,6 +259,41 @@ def test_payout_paid_records_the_payout_through_a_job(client, stripe_standin, in
     with tenant_context(owner.tenant_id):
         # no online payment here: records and ledger agree that clearing is −100.00
         assert run_checks() == []
+
+
+def test_payout_failed_reverses_the_recorded_payout(client, stripe_standin, inline_jobs):
+    owner = member(Role.OWNER)
+    enable_gateway(owner.tenant_id)
+    payout = stripe_standin.add_payout(9940, fees=(60,))
+    assert _signed(client, _event(payout)).json["outcome"] == "payout_queued"
+    payout["status"] = "failed"
+    failed = _event(payout, event_type="payout.failed")
+
+    response = _signed(client, failed)
+
+    assert response.status_code == 200 and response.json["outcome"] == "payout_reversed"
+    assert _signed(client, failed).json["outcome"] == "duplicate"
+    again = _event(payout, event_type="payout.failed")
+    assert _signed(client, again).json["outcome"] == "already_failed"
+    with tenant_context(owner.tenant_id):
+        row = database.session.scalar(select(GatewayPayout))
+        assert row.status.value == "failed" and row.reversal_entry_id is not None
+        assert run_checks() == []  # clearing is back to what it was: the records agree
+    login(client, owner.user.email, PASSWORD)
+    page = client.get(f"/t/{owner.tenant.slug}/online/payouts").get_data(as_text=True)
+    assert "银行退回" in page and 'data-status="failed"' in page
+    token = issue_token(owner.user, days=1)
+    listed = client.get(f"/api/v1/t/{owner.tenant.slug}/payouts", headers=bearer(token)).json[
+        "items"
+    ][0]
+    assert listed["status"] == "failed" and listed["reversal_entry_id"] == str(
+        row.reversal_entry_id
+    )
+    # a payout that failed before it was booked needs nothing
+    unbooked = stripe_standin.add_payout(5000, fees=(0,), status="failed")
+    outcome = _signed(client, _event(unbooked, event_type="payout.failed")).json["outcome"]
+    assert outcome == "payout_not_recorded"
+    assert _count(owner.tenant_id, GatewayPayout) == 1
 
 
 def test_a_connected_accounts_payout_event_goes_to_its_tenant(client, stripe_standin, inline_jobs):

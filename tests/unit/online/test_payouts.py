@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ruihe_saas.auth.models import Role
 from ruihe_saas.estates.models import Household
@@ -96,7 +97,14 @@ def test_a_payout_is_recorded_and_posted_once(app, stripe_standin):
 
     counts = reconcile_payouts(SINCE)
 
-    assert counts == {"seen": 1, "recorded": 1, "known": 0, "skipped": 0, "errors": 0}
+    assert counts == {
+        "seen": 1,
+        "recorded": 1,
+        "known": 0,
+        "reversed": 0,
+        "skipped": 0,
+        "errors": 0,
+    }
     assert rows(tenant_id) == [(payout["id"], D("99.40"), D("0.60"), D("100.00"), "cny", None)]
     assert entry_lines(tenant_id, payout["id"]) == [
         ("bank", D("99.40"), D("0.00"), None),
@@ -112,7 +120,8 @@ def test_a_payout_is_recorded_and_posted_once(app, stripe_standin):
     # the exact requests: the platform's paid payouts that arrived since, then the fees
     listed, fees = stripe_standin.requests
     assert (listed.method, listed.path) == ("GET", "/v1/payouts")
-    assert listed.body["status"] == "paid" and listed.body["limit"] == "100"
+    # every status: paid ones are recorded, failed ones reversed if recorded
+    assert "status" not in listed.body and listed.body["limit"] == "100"
     since_midnight = datetime.combine(SINCE.date(), datetime.min.time(), UTC)
     assert listed.body["arrival_date[gte]"] == str(int(since_midnight.timestamp()))
     assert listed.header("Stripe-Account") is None
@@ -120,7 +129,7 @@ def test_a_payout_is_recorded_and_posted_once(app, stripe_standin):
 
     stripe_standin.requests.clear()
     again = reconcile_payouts(SINCE)
-    assert again == {"seen": 1, "recorded": 0, "known": 1, "skipped": 0, "errors": 0}
+    assert again == {"seen": 1, "recorded": 0, "known": 1, "reversed": 0, "skipped": 0, "errors": 0}
     assert [r.path for r in stripe_standin.requests] == ["/v1/payouts"]  # no fee lookup
     assert count(tenant_id, GatewayPayout) == 1
     with tenant_context(tenant_id):
@@ -133,6 +142,53 @@ def test_a_payout_is_recorded_and_posted_once(app, stripe_standin):
             == 1
         )
     assert checks(tenant_id) == []
+
+
+def test_a_payout_the_bank_returns_is_reversed_once(app, stripe_standin):
+    tenant_id = tenant_with_online_payment("PR1")
+    before = clearing_by_entity(tenant_id)
+    payout = stripe_standin.add_payout(9940, fees=(60,))
+    assert reconcile_payouts(SINCE)["recorded"] == 1
+    booked = entry_lines(tenant_id, payout["id"])
+
+    payout["status"] = "failed"  # days later the bank returns it
+    counts = reconcile_payouts(SINCE)
+
+    assert counts == {
+        "seen": 1,
+        "recorded": 0,
+        "known": 0,
+        "reversed": 1,
+        "skipped": 0,
+        "errors": 0,
+    }
+    with tenant_context(tenant_id):
+        row = database.session.scalar(select(GatewayPayout))
+        reversal = database.session.get(JournalEntry, (tenant_id, row.reversal_entry_id))
+        original = database.session.get(JournalEntry, (tenant_id, row.journal_entry_id))
+        assert row.status.value == "failed" and row.failed_on == reversal.entry_date
+        assert row.failed_on in (TODAY, TODAY + timedelta(days=1))  # tenant-local today
+        assert (reversal.source, reversal.source_key) == (
+            EntrySource.GATEWAY,
+            f"payout-failed:{payout['id']}",
+        )
+        assert reversal.reverses_id == original.id
+        swapped = sorted(
+            (role, debit, credit, estate_id)
+            for role, debit, credit, estate_id in database.session.execute(
+                select(Account.role, JournalLine.debit, JournalLine.credit, JournalLine.estate_id)
+                .join(Account, Account.id == JournalLine.account_id)
+                .where(JournalLine.entry_id == reversal.id)
+            )
+        )
+    assert swapped == sorted((r, c, d, e) for r, d, c, e in booked)
+    # the 100.00 is back in clearing, and the check (paid payouts only) agrees
+    assert {e: v for e, v in clearing_by_entity(tenant_id).items() if v} == before
+    assert checks(tenant_id) == []
+
+    again = reconcile_payouts(SINCE)
+    assert again == {"seen": 1, "recorded": 0, "known": 1, "reversed": 0, "skipped": 0, "errors": 0}
+    assert count(tenant_id, JournalEntry) == 2 + 1  # the payment, the payout, one reversal
 
 
 def payout_day(payout) -> date:
@@ -163,7 +219,14 @@ def test_a_connected_accounts_payout_lands_in_its_tenant_only(app, stripe_standi
 
     counts = reconcile_payouts(SINCE)
 
-    assert counts == {"seen": 1, "recorded": 1, "known": 0, "skipped": 0, "errors": 0}
+    assert counts == {
+        "seen": 1,
+        "recorded": 1,
+        "known": 0,
+        "reversed": 0,
+        "skipped": 0,
+        "errors": 0,
+    }
     assert rows(mine) == [(payout["id"], D("49.50"), D("0.50"), D("50.00"), "cny", "acct_mine1")]
     assert rows(other) == [] and entry_lines(other, payout["id"]) == []
     assert checks(mine) == [] and checks(other) == []
@@ -203,19 +266,36 @@ def test_platform_payouts_need_exactly_one_platform_tenant(app, stripe_standin):
         ({"currency": "usd"}, {}, {"skipped": 1}),
         ({"fees": (-60,)}, {}, {"skipped": 1}),  # negative fees
         ({"amount": -100, "fees": (0,)}, {}, {"skipped": 1}),
-        ({"status": "in_transit"}, {}, {}),  # not listed
+        ({"status": "in_transit"}, {}, {}),  # listed, not counted: not at the bank yet
+        ({"status": "failed"}, {}, {}),  # failed before it was booked: nothing to undo
         ({}, {"amount": "9940"}, {}),  # malformed: left out, logged
         ({}, {"arrival_date": None}, {}),
         ({}, {"id": "tr_not_a_payout"}, {}),
     ],
-    ids=["currency", "negative-fees", "negative-amount", "in-transit", "text", "no-date", "id"],
+    ids=[
+        "currency",
+        "negative-fees",
+        "negative-amount",
+        "in-transit",
+        "failed-unbooked",
+        "text",
+        "no-date",
+        "id",
+    ],
 )
 def test_bad_payouts_change_nothing(app, stripe_standin, made, changed, expected):
     tenant_id = tenant_with_online_payment("PB1")
     made = {"amount": 9940, "fees": (60,), **made}
     stripe_standin.add_payout(made.pop("amount"), made.pop("fees"), **made).update(changed)
     counts = reconcile_payouts(SINCE)
-    want = {"seen": sum(expected.values()), "recorded": 0, "known": 0, "skipped": 0, "errors": 0}
+    want = {
+        "seen": sum(expected.values()),
+        "recorded": 0,
+        "known": 0,
+        "reversed": 0,
+        "skipped": 0,
+        "errors": 0,
+    }
     assert counts == {**want, **expected}
     assert rows(tenant_id) == []
     with tenant_context(tenant_id):
@@ -238,6 +318,7 @@ def test_a_gateway_failure_is_counted_and_writes_nothing(app, stripe_standin):
         "seen": 0,
         "recorded": 0,
         "known": 0,
+        "reversed": 0,
         "skipped": 0,
         "errors": 1,
     }
@@ -246,6 +327,7 @@ def test_a_gateway_failure_is_counted_and_writes_nothing(app, stripe_standin):
         "seen": 1,
         "recorded": 0,
         "known": 0,
+        "reversed": 0,
         "skipped": 0,
         "errors": 1,
     }
@@ -265,6 +347,7 @@ def test_reconcile_all_and_without_keys(app, stripe_standin):
         "seen": 0,
         "recorded": 0,
         "known": 0,
+        "reversed": 0,
         "skipped": 0,
         "errors": 0,
     }
@@ -275,7 +358,7 @@ def test_the_cli_prints_payout_counts(app, runner, stripe_standin):
     stripe_standin.add_payout(9940, fees=(60,))
     result = runner.invoke(args=["payments", "reconcile", "--since", SINCE.date().isoformat()])
     assert result.exit_code == 0, result.output
-    assert "payouts: seen 1, recorded 1, known 0, skipped 0, errors 0" in result.output
+    assert "payouts: seen 1, recorded 1, known 0, reversed 0, skipped 0, errors 0" in result.output
     assert len(rows(tenant_id)) == 1
     ledger = runner.invoke(args=["ledger", "check"])
     assert ledger.exit_code == 0, ledger.output
@@ -324,6 +407,34 @@ def test_record_payout_is_idempotent_and_refuses_bad_data(app, db):
                 payouts.record_payout(bad, transactions)
         assert database.session.scalar(select(func.count()).select_from(GatewayPayout)) == 1
         assert run_checks() == []
+
+
+def test_record_payout_failure_undoes_a_recorded_payout_once(app, db):
+    owner = member(Role.OWNER)
+    with tenant_context(owner.tenant_id):
+        assert payouts.record_payout_failure("po_svc_9", date(2024, 7, 25)) == "unknown"
+        payouts.record_payout(info(), charge(9940, 60))
+        assert payouts.record_payout_failure("po_svc_1", date(2024, 7, 25)) == "reversed"
+        assert payouts.record_payout_failure("po_svc_1", date(2024, 7, 26)) == "known"
+        database.session.commit()
+        row = database.session.scalar(select(GatewayPayout))
+        assert (row.status.value, row.failed_on) == ("failed", date(2024, 7, 25))
+        numbers = payouts.entry_numbers([row])
+        assert set(numbers) == {row.journal_entry_id, row.reversal_entry_id}
+        reversals = database.session.scalars(
+            select(JournalEntry).where(JournalEntry.reverses_id.is_not(None))
+        ).all()
+        assert [(e.entry_date, e.reverses_id) for e in reversals] == [
+            (date(2024, 7, 25), row.journal_entry_id)
+        ]
+    # a paid payout stays paid: the check constraint ties failed to its reversal
+    with (
+        tenant_context(owner.tenant_id),
+        pytest.raises(IntegrityError),
+        database.session.begin_nested(),
+    ):
+        database.session.execute(update(GatewayPayout).values(reversal_entry_id=None))
+    database.session.rollback()
 
 
 def test_the_check_uses_the_payout_records_not_the_ledger(app, db):
