@@ -430,21 +430,22 @@ def _payout_tenant(event: dict) -> uuid.UUID | None:
     return payout_tenant(account)
 
 
-def _payout_id(obj: dict) -> str | None:
+def _payout_in(obj: dict, status: str) -> tuple[str | None, str]:
+    """``(payout id, "")`` when ``obj`` is a payout in ``status``, else ``(None, outcome)``."""
     payout_id = _id_of(obj.get("id"))
     if not payout_id or not payout_id.startswith("po_") or len(payout_id) > 100:
-        return None
-    return payout_id
+        return None, "no_payout"
+    if obj.get("status") != status:
+        return None, f"unchanged: {str(obj.get('status'))[:40]}"
+    return payout_id, ""
 
 
 def _payout_paid(event: dict, obj: dict) -> str:
     from ruihe_saas.online.payouts import find_payout
 
-    payout_id = _payout_id(obj)
+    payout_id, refused = _payout_in(obj, "paid")
     if payout_id is None:
-        return "no_payout"
-    if obj.get("status") != "paid":
-        return f"unchanged: {str(obj.get('status'))[:40]}"
+        return refused
     if find_payout(payout_id) is not None:
         return "already_recorded"
     from ruihe_saas.jobs import enqueue
@@ -459,11 +460,9 @@ def _payout_failed(event: dict, obj: dict) -> str:
     from ruihe_saas.ledger.postings import local_date
     from ruihe_saas.online.payouts import record_payout_failure
 
-    payout_id = _payout_id(obj)
+    payout_id, refused = _payout_in(obj, "failed")
     if payout_id is None:
-        return "no_payout"
-    if obj.get("status") != "failed":
-        return f"unchanged: {str(obj.get('status'))[:40]}"
+        return refused
     outcome = record_payout_failure(payout_id, local_date(_event_time(event)))
     return {"reversed": "payout_reversed", "known": "already_failed"}.get(
         outcome, "payout_not_recorded"

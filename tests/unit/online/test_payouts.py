@@ -76,6 +76,12 @@ def entry_lines(tenant_id, payout_id: str) -> list[tuple]:
         )
 
 
+def counted(**nonzero: int) -> dict:
+    """``reconcile_payouts``' counts: these, every other one 0."""
+    zeros = dict.fromkeys(("seen", "recorded", "known", "reversed", "skipped", "errors"), 0)
+    return {**zeros, **nonzero}
+
+
 def count(tenant_id, model) -> int:
     with tenant_context(tenant_id):
         return database.session.scalar(select(func.count()).select_from(model))
@@ -97,14 +103,7 @@ def test_a_payout_is_recorded_and_posted_once(app, stripe_standin):
 
     counts = reconcile_payouts(SINCE)
 
-    assert counts == {
-        "seen": 1,
-        "recorded": 1,
-        "known": 0,
-        "reversed": 0,
-        "skipped": 0,
-        "errors": 0,
-    }
+    assert counts == counted(seen=1, recorded=1)
     assert rows(tenant_id) == [(payout["id"], D("99.40"), D("0.60"), D("100.00"), "cny", None)]
     assert entry_lines(tenant_id, payout["id"]) == [
         ("bank", D("99.40"), D("0.00"), None),
@@ -129,7 +128,7 @@ def test_a_payout_is_recorded_and_posted_once(app, stripe_standin):
 
     stripe_standin.requests.clear()
     again = reconcile_payouts(SINCE)
-    assert again == {"seen": 1, "recorded": 0, "known": 1, "reversed": 0, "skipped": 0, "errors": 0}
+    assert again == counted(seen=1, known=1)
     assert [r.path for r in stripe_standin.requests] == ["/v1/payouts"]  # no fee lookup
     assert count(tenant_id, GatewayPayout) == 1
     with tenant_context(tenant_id):
@@ -154,14 +153,7 @@ def test_a_payout_the_bank_returns_is_reversed_once(app, stripe_standin):
     payout["status"] = "failed"  # days later the bank returns it
     counts = reconcile_payouts(SINCE)
 
-    assert counts == {
-        "seen": 1,
-        "recorded": 0,
-        "known": 0,
-        "reversed": 1,
-        "skipped": 0,
-        "errors": 0,
-    }
+    assert counts == counted(seen=1, reversed=1)
     with tenant_context(tenant_id):
         row = database.session.scalar(select(GatewayPayout))
         reversal = database.session.get(JournalEntry, (tenant_id, row.reversal_entry_id))
@@ -187,7 +179,7 @@ def test_a_payout_the_bank_returns_is_reversed_once(app, stripe_standin):
     assert checks(tenant_id) == []
 
     again = reconcile_payouts(SINCE)
-    assert again == {"seen": 1, "recorded": 0, "known": 1, "reversed": 0, "skipped": 0, "errors": 0}
+    assert again == counted(seen=1, known=1)
     assert count(tenant_id, JournalEntry) == 2 + 1  # the payment, the payout, one reversal
 
 
@@ -219,14 +211,7 @@ def test_a_connected_accounts_payout_lands_in_its_tenant_only(app, stripe_standi
 
     counts = reconcile_payouts(SINCE)
 
-    assert counts == {
-        "seen": 1,
-        "recorded": 1,
-        "known": 0,
-        "reversed": 0,
-        "skipped": 0,
-        "errors": 0,
-    }
+    assert counts == counted(seen=1, recorded=1)
     assert rows(mine) == [(payout["id"], D("49.50"), D("0.50"), D("50.00"), "cny", "acct_mine1")]
     assert rows(other) == [] and entry_lines(other, payout["id"]) == []
     assert checks(mine) == [] and checks(other) == []
@@ -288,15 +273,7 @@ def test_bad_payouts_change_nothing(app, stripe_standin, made, changed, expected
     made = {"amount": 9940, "fees": (60,), **made}
     stripe_standin.add_payout(made.pop("amount"), made.pop("fees"), **made).update(changed)
     counts = reconcile_payouts(SINCE)
-    want = {
-        "seen": sum(expected.values()),
-        "recorded": 0,
-        "known": 0,
-        "reversed": 0,
-        "skipped": 0,
-        "errors": 0,
-    }
-    assert counts == {**want, **expected}
+    assert counts == counted(seen=sum(expected.values()), **expected)
     assert rows(tenant_id) == []
     with tenant_context(tenant_id):
         assert (
@@ -314,23 +291,9 @@ def test_a_gateway_failure_is_counted_and_writes_nothing(app, stripe_standin):
     tenant_id = tenant_with_online_payment("PF1")
     stripe_standin.add_payout(9940, fees=(60,))
     stripe_standin.fail_next(500, path="/v1/payouts")
-    assert reconcile_payouts(SINCE) == {
-        "seen": 0,
-        "recorded": 0,
-        "known": 0,
-        "reversed": 0,
-        "skipped": 0,
-        "errors": 1,
-    }
+    assert reconcile_payouts(SINCE) == counted(errors=1)
     stripe_standin.fail_next(500, path="/v1/balance_transactions")
-    assert reconcile_payouts(SINCE) == {
-        "seen": 1,
-        "recorded": 0,
-        "known": 0,
-        "reversed": 0,
-        "skipped": 0,
-        "errors": 1,
-    }
+    assert reconcile_payouts(SINCE) == counted(seen=1, errors=1)
     assert rows(tenant_id) == []
     assert reconcile_payouts(SINCE)["recorded"] == 1  # the next run records it
     assert checks(tenant_id) == []
@@ -343,14 +306,7 @@ def test_reconcile_all_and_without_keys(app, stripe_standin):
     assert counts["errors"] == 0 and counts["payouts"]["recorded"] == 1
     assert len(rows(tenant_id)) == 1
     app.config["STRIPE_SECRET_KEY"] = None  # the fixture restores it
-    assert reconcile_all(SINCE)["payouts"] == {
-        "seen": 0,
-        "recorded": 0,
-        "known": 0,
-        "reversed": 0,
-        "skipped": 0,
-        "errors": 0,
-    }
+    assert reconcile_all(SINCE)["payouts"] == counted()
 
 
 def test_the_cli_prints_payout_counts(app, runner, stripe_standin):
