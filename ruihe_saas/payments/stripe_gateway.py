@@ -86,6 +86,16 @@ def _plain(obj: Any) -> dict:
     return dict(obj)
 
 
+def _list_every(service, params: dict[str, Any], account: str | None) -> list[dict]:
+    """Every object of a Stripe list (each page read), as plain dicts, newest first as Stripe
+    lists them; a Stripe error on any page is a ``GatewayError``."""
+    try:
+        page = service.list(params, _options(account=account))
+        return [_plain(obj) for obj in page.auto_paging_iter()]
+    except stripe.StripeError as exc:
+        raise _gateway_error(exc) from None
+
+
 class StripeGateway(PaymentGateway):
     """Stripe Checkout, refunds, signed webhooks, the events list, payouts and what they settle."""
 
@@ -226,14 +236,9 @@ class StripeGateway(PaymentGateway):
 
     def list_refunds(self, charge_id: str, connected_account: str | None = None) -> list[dict]:
         """Every refund of a charge (``ch_…``), as plain dicts (refunds made outside the app)."""
-        try:
-            page = self._client.v1.refunds.list(
-                {"charge": charge_id, "limit": 100},
-                _options(account=connected_account),  # type: ignore[arg-type]
-            )
-            return [_plain(refund) for refund in page.auto_paging_iter()]
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from None
+        return _list_every(
+            self._client.v1.refunds, {"charge": charge_id, "limit": 100}, connected_account
+        )
 
     # -- webhooks ------------------------------------------------------------------------
 
@@ -280,14 +285,7 @@ class StripeGateway(PaymentGateway):
             params: dict[str, Any] = {"created": {"gte": int(since.timestamp())}, "limit": 100}
             if event_type:
                 params["type"] = event_type
-            try:
-                page = self._client.v1.events.list(
-                    params,  # type: ignore[arg-type]
-                    _options(account=connected_account),  # type: ignore[arg-type]
-                )
-                listed = [_plain(event) for event in page.auto_paging_iter()]
-            except stripe.StripeError as exc:
-                raise _gateway_error(exc) from None
+            listed = _list_every(self._client.v1.events, params, connected_account)
             listed.reverse()  # Stripe lists newest first
             for event in listed:
                 events.setdefault(event["id"], event)
@@ -314,14 +312,7 @@ class StripeGateway(PaymentGateway):
         }
         if status is not None:
             params["status"] = status
-        try:
-            page = self._client.v1.payouts.list(
-                params,  # type: ignore[arg-type]
-                _options(account=connected_account),  # type: ignore[arg-type]
-            )
-            listed = [_plain(payout) for payout in page.auto_paging_iter()]
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from None
+        listed = _list_every(self._client.v1.payouts, params, connected_account)
         for payout in reversed(listed):  # Stripe lists newest first
             info = _payout_info(payout, connected_account)
             if info is None:
@@ -350,14 +341,11 @@ class StripeGateway(PaymentGateway):
         (``GET /v1/balance_transactions?payout=po_…&expand[]=data.source``, every page),
         its own ``payout`` transaction left out. A charge's payment intent is the charge's
         ``payment_intent``; a refund's, the refund's (or its expanded charge's)."""
-        try:
-            page = self._client.v1.balance_transactions.list(
-                {"payout": payout_id, "limit": 100, "expand": ["data.source"]},
-                _options(account=connected_account),  # type: ignore[arg-type]
-            )
-            listed = [_plain(txn) for txn in page.auto_paging_iter()]
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from None
+        listed = _list_every(
+            self._client.v1.balance_transactions,
+            {"payout": payout_id, "limit": 100, "expand": ["data.source"]},
+            connected_account,
+        )
         transactions = []
         for txn in listed:
             if txn.get("type") == "payout":

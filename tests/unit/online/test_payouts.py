@@ -82,6 +82,15 @@ def counted(**nonzero: int) -> dict:
     return {**zeros, **nonzero}
 
 
+def gateway_entries() -> int:
+    """The current tenant's gateway (payout) journal entries."""
+    return database.session.scalar(
+        select(func.count())
+        .select_from(JournalEntry)
+        .where(JournalEntry.source == EntrySource.GATEWAY)
+    )
+
+
 def count(tenant_id, model) -> int:
     with tenant_context(tenant_id):
         return database.session.scalar(select(func.count()).select_from(model))
@@ -132,14 +141,7 @@ def test_a_payout_is_recorded_and_posted_once(app, stripe_standin):
     assert [r.path for r in stripe_standin.requests] == ["/v1/payouts"]  # no fee lookup
     assert count(tenant_id, GatewayPayout) == 1
     with tenant_context(tenant_id):
-        assert (
-            database.session.scalar(
-                select(func.count())
-                .select_from(JournalEntry)
-                .where(JournalEntry.source == EntrySource.GATEWAY)
-            )
-            == 1
-        )
+        assert gateway_entries() == 1
     assert checks(tenant_id) == []
 
 
@@ -276,14 +278,7 @@ def test_bad_payouts_change_nothing(app, stripe_standin, made, changed, expected
     assert counts == counted(seen=sum(expected.values()), **expected)
     assert rows(tenant_id) == []
     with tenant_context(tenant_id):
-        assert (
-            database.session.scalar(
-                select(func.count())
-                .select_from(JournalEntry)
-                .where(JournalEntry.source == EntrySource.GATEWAY)
-            )
-            == 0
-        )
+        assert gateway_entries() == 0
     assert checks(tenant_id) == []
 
 
@@ -404,14 +399,7 @@ def test_the_check_uses_the_payout_records_not_the_ledger(app, db):
         # recording it links the existing entry: the books agree again
         row, created = payouts.record_payout(info("po_unrecorded", amount=4975), charge(4975, 25))
         assert created and run_checks() == []
-        assert (
-            database.session.scalar(
-                select(func.count())
-                .select_from(JournalEntry)
-                .where(JournalEntry.source == EntrySource.GATEWAY)
-            )
-            == 1
-        )
+        assert gateway_entries() == 1
 
 
 def test_listing_is_for_the_whole_tenant_only(app, db):
@@ -466,12 +454,7 @@ def test_concurrent_recordings_of_one_payout_make_one(app, db):
     assert sum(created for _, created in results) == 1
     assert rows(tenant_id) == [("po_race", D("99.40"), D("0.60"), D("100.00"), "cny", None)]
     with tenant_context(tenant_id):
-        gateway_entries = database.session.scalar(
-            select(func.count())
-            .select_from(JournalEntry)
-            .where(JournalEntry.source == EntrySource.GATEWAY)
-        )
-        assert gateway_entries == 1
+        assert gateway_entries() == 1
         assert run_checks() == []
         database.session.commit()  # end the read
 
@@ -576,14 +559,7 @@ def test_a_payout_settling_two_estates_empties_each_estates_clearing(app, stripe
     assert reconcile_payouts(SINCE)["known"] == 1  # a rerun records nothing
     assert [r.path for r in stripe_standin.requests] == ["/v1/payouts"]
     with tenant_context(tenant_id):
-        assert (
-            database.session.scalar(
-                select(func.count())
-                .select_from(JournalEntry)
-                .where(JournalEntry.source == EntrySource.GATEWAY)
-            )
-            == 1
-        )
+        assert gateway_entries() == 1
     assert clearing_by_entity(tenant_id) == {first: D("0.00"), second: D("0.00")}
 
 
